@@ -1,0 +1,5 @@
+"""Integrations with simulation codes."""
+
+from .ase_calculator import EquiformerCalculator
+
+__all__ = ["EquiformerCalculator"]

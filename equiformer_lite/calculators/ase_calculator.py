@@ -1,0 +1,78 @@
+"""ASE calculator for any `equiformer_lite` potential."""
+
+from __future__ import annotations
+
+import os
+from typing import Optional, Union
+
+import torch
+from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
+from ase.stress import full_3x3_to_voigt_6_stress
+
+from ..data import DEFAULT_MIN_DISTANCE, atoms_to_graph, keys
+from ..models import AtomisticPotential, load_model
+
+__all__ = ["EquiformerCalculator"]
+
+
+class EquiformerCalculator(Calculator):
+    """ASE calculator: energy, per-atom energies, conservative forces and (periodic) stress.
+
+    Parameters
+    ----------
+    model : a potential, or the path of a file written by :func:`~equiformer_lite.save_model`.
+    device : where to evaluate (``"cpu"``, ``"cuda"``).
+    dtype : evaluation dtype; the model is rebuilt in it with the same weights (default: the model's).
+    min_distance : pairs closer than this (Å) raise ``ValueError`` (overlapping atoms).
+
+    >>> from ase.build import molecule
+    >>> from equiformer_lite import SE3Potential
+    >>> atoms = molecule("H2O")
+    >>> atoms.calc = SE3Potential(["H", "O"], cutoff=4.0, channels=8, num_layers=1).as_calculator()
+    >>> atoms.get_forces().shape
+    (3, 3)
+    """
+
+    implemented_properties = ["energy", "free_energy", "energies", "forces", "stress"]
+
+    def __init__(
+        self,
+        model: Union[AtomisticPotential, str, os.PathLike],
+        *,
+        device: Union[str, torch.device] = "cpu",
+        dtype: Optional[torch.dtype] = None,
+        min_distance: float = DEFAULT_MIN_DISTANCE,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        if not isinstance(model, AtomisticPotential):
+            model = load_model(model)
+        self.device = torch.device(device)
+        if dtype is not None and dtype != model.dtype:
+            model = model.with_dtype(dtype)
+        self.model = model.to(self.device).eval()
+        self.min_distance = float(min_distance)
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes) -> None:
+        super().calculate(atoms, properties, system_changes)
+        periodic = bool(self.atoms.pbc.all())
+        if "stress" in properties and not periodic:
+            raise PropertyNotImplementedError("stress needs a fully periodic cell (pbc all True)")
+        graph = atoms_to_graph(
+            self.atoms,
+            self.model.cutoff,
+            dtype=self.model.dtype,
+            with_labels=False,
+            min_distance=self.min_distance,
+        ).to(self.device)
+        out = self.model(graph, compute_forces=True, compute_stress=periodic)
+        energy = out[keys.ENERGY].detach().cpu().double()
+        self.results = {
+            "energy": float(energy[0]),
+            "free_energy": float(energy[0]),
+            "energies": out[keys.ATOMIC_ENERGIES].detach().cpu().double().numpy(),
+            "forces": out[keys.FORCES].detach().cpu().double().numpy(),
+        }
+        if periodic:
+            stress = out[keys.STRESS][0].detach().cpu().double().numpy()
+            self.results["stress"] = full_3x3_to_voigt_6_stress(stress)

@@ -1,0 +1,181 @@
+"""Convert :class:`ase.Atoms` into torch-geometric graphs, validating everything on the way."""
+
+from __future__ import annotations
+
+from typing import Iterable, Optional, Sequence
+
+import numpy as np
+import torch
+from ase import Atoms
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.data import chemical_symbols
+from ase.stress import voigt_6_to_full_3x3_stress
+from torch_geometric.data import Batch, Data
+
+from . import keys
+from .neighborlist import edge_vectors_numpy, neighbor_list
+
+__all__ = ["atoms_to_graph", "atoms_to_batch", "read_labels", "validate_atoms", "DEFAULT_MIN_DISTANCE"]
+
+DEFAULT_MIN_DISTANCE = 0.1  # Å; closer pairs are treated as overlapping atoms, an input error
+
+
+def validate_atoms(atoms: Atoms) -> None:
+    """Raise :class:`ValueError` for a structure no potential can be evaluated on."""
+    if not isinstance(atoms, Atoms):
+        raise TypeError(f"expected ase.Atoms, got {type(atoms).__name__}")
+    if len(atoms) == 0:
+        raise ValueError("empty structure: the Atoms object has no atoms")
+    pos = atoms.get_positions()
+    if not np.isfinite(pos).all():
+        bad = np.flatnonzero(~np.isfinite(pos).all(axis=1))
+        raise ValueError(f"positions of atoms {bad.tolist()[:10]} are not finite (NaN or inf)")
+    numbers = atoms.get_atomic_numbers()
+    if (numbers <= 0).any() or (numbers >= len(chemical_symbols)).any():
+        raise ValueError(f"invalid atomic numbers {sorted(set(numbers.tolist()))}: each must lie in 1..118")
+    if atoms.pbc.any():
+        cell = atoms.cell.array
+        if not np.isfinite(cell).all():
+            raise ValueError("the cell is not finite (NaN or inf)")
+        if abs(np.linalg.det(cell)) < 1e-8:
+            raise ValueError(
+                f"pbc={atoms.pbc.tolist()} needs a cell of three independent lattice vectors, "
+                f"got cell={cell.tolist()} (volume {abs(np.linalg.det(cell)):.3g} Å^3)"
+            )
+
+
+def _label_source(atoms: Atoms, key: str):
+    """The value stored under ``key`` in atoms.info, atoms.arrays or a single-point calculator."""
+    if key in atoms.info:
+        return atoms.info[key]
+    if key in atoms.arrays:
+        return atoms.arrays[key]
+    calc = atoms.calc
+    if isinstance(calc, SinglePointCalculator) and key in calc.results:
+        return calc.results[key]
+    return None
+
+
+def read_labels(
+    atoms: Atoms,
+    *,
+    energy_key: str = "energy",
+    forces_key: str = "forces",
+    stress_key: str = "stress",
+) -> dict[str, np.ndarray]:
+    """Read and validate energy (eV), forces (eV/Å) and stress (eV/Å³) labels when present.
+
+    Labels are looked up under the given keys in ``atoms.info``, ``atoms.arrays`` and a
+    single-point calculator's results. A label that is present but malformed raises
+    :class:`ValueError`; a missing label is simply absent from the returned dict.
+    """
+    n = len(atoms)
+    labels: dict[str, np.ndarray] = {}
+    energy = _label_source(atoms, energy_key)
+    if energy is not None:
+        energy = np.asarray(energy, dtype=np.float64).reshape(-1)
+        if energy.shape != (1,):
+            raise ValueError(f"energy label '{energy_key}' must be one number, got shape {energy.shape}")
+        labels[keys.ENERGY] = energy
+    forces = _label_source(atoms, forces_key)
+    if forces is not None:
+        forces = np.asarray(forces, dtype=np.float64)
+        if forces.shape != (n, 3):
+            raise ValueError(f"forces label '{forces_key}' must have shape ({n}, 3), got {forces.shape}")
+        labels[keys.FORCES] = forces
+    stress = _label_source(atoms, stress_key)
+    if stress is not None:
+        stress = np.asarray(stress, dtype=np.float64)
+        if stress.shape == (6,):
+            stress = voigt_6_to_full_3x3_stress(stress)
+        elif stress.shape == (9,):
+            stress = stress.reshape(3, 3)
+        if stress.shape != (3, 3):
+            raise ValueError(
+                f"stress label '{stress_key}' must be Voigt (6,) or (3, 3), got shape {stress.shape}"
+            )
+        if not atoms.pbc.all():
+            raise ValueError(f"a stress label needs a fully periodic cell, got pbc={atoms.pbc.tolist()}")
+        labels[keys.STRESS] = stress[None]
+    for key, value in labels.items():
+        if not np.isfinite(value).all():
+            raise ValueError(f"label '{key}' contains NaN or inf values")
+    return labels
+
+
+def atoms_to_graph(
+    atoms: Atoms,
+    cutoff: float,
+    *,
+    dtype: Optional[torch.dtype] = None,
+    with_labels: bool = True,
+    energy_key: str = "energy",
+    forces_key: str = "forces",
+    stress_key: str = "stress",
+    min_distance: float = DEFAULT_MIN_DISTANCE,
+) -> Data:
+    """Build the atomic graph of one structure: positions, cell, neighbour list and labels.
+
+    Parameters
+    ----------
+    atoms : the structure. Positions outside the cell are fine; periodic directions need a cell.
+    cutoff : neighbour-list radius, Å. Must be at least the cutoff of the model it feeds.
+    dtype : float dtype of positions, cell and labels (default: torch's default dtype).
+    with_labels : read energy/forces/stress labels (see :func:`read_labels`).
+    min_distance : pairs closer than this (Å) are rejected as overlapping atoms.
+
+    Returns
+    -------
+    :class:`torch_geometric.data.Data` with the fields of :mod:`equiformer_lite.data.keys`.
+    Batch several with :class:`torch_geometric.loader.DataLoader` or :func:`atoms_to_batch`.
+
+    >>> from ase.build import molecule
+    >>> g = atoms_to_graph(molecule("H2O"), cutoff=3.0)
+    >>> g.edge_index.shape
+    torch.Size([2, 6])
+    """
+    if not cutoff > 0:
+        raise ValueError(f"cutoff must be positive, got {cutoff}")
+    validate_atoms(atoms)
+    dtype = dtype or torch.get_default_dtype()
+    pos = atoms.get_positions()
+    pbc = atoms.pbc.copy()
+    cell = atoms.cell.array.copy() if pbc.any() else np.zeros((3, 3))
+
+    edge_index, cell_shift = neighbor_list(pos, cutoff, cell if pbc.any() else None, pbc)
+    if edge_index.shape[1] > 0:
+        lengths = np.linalg.norm(edge_vectors_numpy(pos, edge_index, cell_shift, cell), axis=1)
+        if lengths.min() < min_distance:
+            e = int(lengths.argmin())
+            raise ValueError(
+                f"atoms {int(edge_index[1, e])} and {int(edge_index[0, e])} (or a periodic image) are "
+                f"{lengths[e]:.3g} Å apart, closer than min_distance={min_distance} Å: overlapping atoms"
+            )
+
+    data = Data(
+        **{
+            keys.POSITIONS: torch.tensor(pos, dtype=dtype),
+            keys.ATOMIC_NUMBERS: torch.tensor(atoms.get_atomic_numbers(), dtype=torch.long),
+            keys.CELL: torch.tensor(cell, dtype=dtype).unsqueeze(0),
+            keys.PBC: torch.tensor(pbc, dtype=torch.bool).unsqueeze(0),
+            keys.EDGE_INDEX: torch.from_numpy(edge_index),
+            keys.EDGE_CELL_SHIFT: torch.from_numpy(cell_shift).to(dtype),
+            keys.GRAPH_CUTOFF: torch.tensor([cutoff], dtype=dtype),
+            keys.NUM_ATOMS: torch.tensor([len(atoms)], dtype=torch.long),
+        }
+    )
+    if with_labels:
+        labels = read_labels(atoms, energy_key=energy_key, forces_key=forces_key, stress_key=stress_key)
+        for key, value in labels.items():
+            data[key] = torch.tensor(value, dtype=dtype)
+    return data
+
+
+def atoms_to_batch(structures: Iterable[Atoms] | Atoms, cutoff: float, **kwargs) -> Batch:
+    """Graphs of several structures in one :class:`torch_geometric.data.Batch`."""
+    if isinstance(structures, Atoms):
+        structures = [structures]
+    graphs: Sequence[Data] = [atoms_to_graph(a, cutoff, **kwargs) for a in structures]
+    if not graphs:
+        raise ValueError("no structures given")
+    return Batch.from_data_list(graphs)

@@ -1,0 +1,204 @@
+"""Shared machinery of every potential: species, edge geometry, energy -> forces and stress."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional, Sequence, Union
+
+import torch
+from ase.data import atomic_numbers as symbol_to_z
+from ase.data import chemical_symbols
+from torch import nn
+from torch_geometric.utils import scatter
+
+from ..data import keys
+
+__all__ = ["AtomisticPotential", "parse_species"]
+
+
+def parse_species(species: Sequence[Union[str, int]]) -> list[str]:
+    """Element symbols from symbols or atomic numbers; rejects unknown and repeated elements."""
+    if isinstance(species, (str, int)) or len(species) == 0:
+        raise ValueError(f"species must be a non-empty list of elements, got {species!r}")
+    symbols = []
+    for s in species:
+        if isinstance(s, str):
+            if s not in symbol_to_z or s == "X":
+                raise ValueError(f"unknown element symbol {s!r} in species")
+            symbols.append(s)
+        elif isinstance(s, int) and 0 < s < len(chemical_symbols):
+            symbols.append(chemical_symbols[s])
+        else:
+            raise ValueError(f"species entry {s!r} is neither an element symbol nor an atomic number 1..118")
+    if len(set(symbols)) != len(symbols):
+        raise ValueError(f"species lists an element twice: {symbols}")
+    return symbols
+
+
+def _field(data: Any, key: str) -> Optional[torch.Tensor]:
+    return data[key] if key in data else None
+
+
+class AtomisticPotential(nn.Module):
+    r"""Base class of the package's potentials.
+
+    A subclass implements :meth:`atomic_energies` (per-atom energies from species and edge
+    geometry); this class turns them into the total energy :math:`E = \sum_i E_i`, conservative
+    forces :math:`F = -\partial E / \partial r` and, for periodic cells, the stress
+    :math:`\sigma = \frac{1}{V} \partial E / \partial \varepsilon` under a symmetric strain
+    :math:`\varepsilon` applied to positions and cell (ASE's sign convention).
+    """
+
+    model_type: str = ""
+
+    def __init__(self, species: Sequence[Union[str, int]], cutoff: float) -> None:
+        super().__init__()
+        if not (isinstance(cutoff, (int, float)) and cutoff > 0):
+            raise ValueError(f"cutoff must be a positive number of Å, got {cutoff!r}")
+        self.species = parse_species(species)
+        self.cutoff = float(cutoff)
+        z_to_index = torch.full((len(chemical_symbols),), -1, dtype=torch.long)
+        for i, s in enumerate(self.species):
+            z_to_index[symbol_to_z[s]] = i
+        self.register_buffer("z_to_index", z_to_index, persistent=False)
+        self.config: dict[str, Any] = {}
+
+    # --- to be provided by subclasses -------------------------------------------------------------
+    def atomic_energies(
+        self, species: torch.Tensor, edge_vectors: torch.Tensor, edge_index: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Per-atom energies ``[N]`` (eV) and any extra per-atom outputs."""
+        raise NotImplementedError
+
+    # --- public API -------------------------------------------------------------------------------
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(p for p in self.parameters() if p.is_floating_point()).dtype
+
+    @property
+    def num_species(self) -> int:
+        return len(self.species)
+
+    def species_index(self, atomic_numbers: torch.Tensor) -> torch.Tensor:
+        """``[N]`` atomic numbers -> ``[N]`` species index; unknown elements raise ``ValueError``."""
+        if (atomic_numbers <= 0).any() or (atomic_numbers >= len(chemical_symbols)).any():
+            raise ValueError(f"invalid atomic numbers {atomic_numbers.unique().tolist()}")
+        index = self.z_to_index[atomic_numbers]
+        if (index < 0).any():
+            unknown = sorted({chemical_symbols[int(z)] for z in atomic_numbers[index < 0]})
+            raise ValueError(f"element(s) {unknown} not among the model's species {self.species}")
+        return index
+
+    def set_atomic_energies(self, energies: Union[Mapping[str, float], Sequence[float]]) -> None:
+        """Set the per-element reference energies E0 (eV), by symbol or in ``species`` order."""
+        ref = self.scale_shift.reference_energies
+        if isinstance(energies, Mapping):
+            unknown = set(energies) - set(self.species)
+            missing = set(self.species) - set(energies)
+            if unknown or missing:
+                raise ValueError(f"atomic energies: unknown elements {sorted(unknown)}, missing {sorted(missing)}")
+            values = [float(energies[s]) for s in self.species]
+        else:
+            values = [float(e) for e in energies]
+            if len(values) != len(self.species):
+                raise ValueError(f"got {len(values)} atomic energies for {len(self.species)} species")
+        tensor = torch.tensor(values, dtype=ref.dtype, device=ref.device)
+        if not torch.isfinite(tensor).all():
+            raise ValueError(f"atomic energies must be finite, got {values}")
+        ref.copy_(tensor)
+
+    def with_dtype(self, dtype: Union[str, torch.dtype]) -> "AtomisticPotential":
+        """The same model rebuilt in ``dtype`` (``"float32"``/``"float64"``) with the same weights.
+
+        Unlike ``.to(dtype)``, e3nn's constants are recomputed in the new dtype, so a float64
+        copy of a float32 model is equivariant to float64 precision.
+        """
+        if not self.config:
+            raise ValueError(f"{type(self).__name__} has no config to rebuild from")
+        rebuilt = type(self)(**{**self.config, "dtype": dtype})
+        rebuilt.load_state_dict(self.state_dict())
+        return rebuilt.to(next(self.parameters()).device).train(self.training)
+
+    def as_calculator(self, **kwargs):
+        """An ASE calculator backed by this model (see :class:`EquiformerCalculator`)."""
+        from ..calculators import EquiformerCalculator
+
+        return EquiformerCalculator(self, **kwargs)
+
+    def forward(
+        self, data: Any, *, compute_forces: bool = True, compute_stress: Optional[bool] = None
+    ) -> dict[str, torch.Tensor]:
+        """Energies, forces and stress of a graph or batch of graphs.
+
+        Parameters
+        ----------
+        data : a :class:`torch_geometric.data.Data`/``Batch`` from :func:`atoms_to_graph`, or a
+            dict with the same keys.
+        compute_forces : forces by autograd (conservative).
+        compute_stress : ``None`` computes the stress when every structure is fully periodic;
+            ``True`` requires it.
+
+        Returns
+        -------
+        dict with ``energy [B]``, ``atomic_energies [N]``, ``forces [N, 3]``, ``stress [B, 3, 3]``,
+        ``virial [B, 3, 3]`` (as computed), and ``direct_forces [N, 3]`` for a direct force head.
+        """
+        pos = _field(data, keys.POSITIONS)
+        if pos is None or pos.shape[0] == 0:
+            raise ValueError("empty structure: no atom positions")
+        pos = pos.to(self.dtype)
+        if not torch.isfinite(pos).all():
+            raise ValueError("positions contain NaN or inf")
+        num_nodes = pos.shape[0]
+        species = self.species_index(_field(data, keys.ATOMIC_NUMBERS))
+        edge_index = _field(data, keys.EDGE_INDEX)
+        shift = _field(data, keys.EDGE_CELL_SHIFT).to(self.dtype)
+        cell = _field(data, keys.CELL).to(self.dtype).reshape(-1, 3, 3)
+        pbc = _field(data, keys.PBC).reshape(-1, 3)
+        batch = _field(data, keys.BATCH)
+        if batch is None:
+            batch = torch.zeros(num_nodes, dtype=torch.long, device=pos.device)
+        num_graphs = cell.shape[0]
+        graph_cutoff = _field(data, keys.GRAPH_CUTOFF)
+        if graph_cutoff is not None and (graph_cutoff < self.cutoff - 1e-9).any():
+            raise ValueError(
+                f"the neighbour list was built with cutoff {graph_cutoff.min().item():.4g} Å, "
+                f"smaller than the model's {self.cutoff} Å"
+            )
+
+        periodic = bool(pbc.all())
+        if compute_stress is None:
+            compute_stress = periodic
+        if compute_stress and not periodic:
+            raise ValueError("stress needs every structure fully periodic (pbc all True)")
+
+        with torch.enable_grad():
+            if compute_forces and not pos.requires_grad:
+                pos = pos.detach().requires_grad_(True)
+            strain = None
+            strained = pos
+            if compute_stress:
+                strain = torch.zeros(num_graphs, 3, 3, dtype=pos.dtype, device=pos.device, requires_grad=True)
+                sym = 0.5 * (strain + strain.transpose(1, 2))  # [B, 3, 3]
+                strained = pos + torch.einsum("ni,nij->nj", pos, sym[batch])  # [N, 3]
+                cell = cell + torch.bmm(cell, sym)  # [B, 3, 3]
+            sender, receiver = edge_index[0], edge_index[1]
+            vectors = strained[sender] - strained[receiver] + torch.einsum(
+                "ei,eij->ej", shift, cell[batch[receiver]]
+            )  # [E, 3]
+            if vectors.shape[0] and (vectors.detach().abs().amax(dim=1) == 0).any():
+                raise ValueError("coincident atoms: an edge has zero length")
+
+            atomic, extras = self.atomic_energies(species, vectors, edge_index)  # [N]
+            energy = scatter(atomic, batch, dim=0, dim_size=num_graphs, reduce="sum")  # [B]
+            out = {keys.ENERGY: energy, keys.ATOMIC_ENERGIES: atomic, **extras}
+
+            inputs = ([pos] if compute_forces else []) + ([strain] if compute_stress else [])
+            if inputs:
+                grads = torch.autograd.grad(energy.sum(), inputs, create_graph=self.training)
+                if compute_forces:
+                    out[keys.FORCES] = -grads[0]  # [N, 3]
+                if compute_stress:
+                    volume = torch.linalg.det(cell).abs()  # [B]
+                    out[keys.VIRIAL] = -grads[-1]  # [B, 3, 3]
+                    out[keys.STRESS] = grads[-1] / volume[:, None, None]  # [B, 3, 3]
+        return out

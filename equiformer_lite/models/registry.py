@@ -1,0 +1,70 @@
+"""Model registry, and saving/loading models as ``state_dict`` + config (never a pickled module)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Union
+
+import torch
+
+from .base import AtomisticPotential
+from .se3_potential import SE3Potential
+
+__all__ = ["MODELS", "build_model", "save_model", "load_model"]
+
+MODELS: dict[str, type[AtomisticPotential]] = {"se3": SE3Potential}
+
+UNITS = {"energy": "eV", "length": "Å", "forces": "eV/Å", "stress": "eV/Å^3"}
+
+
+def build_model(model_type: str, **config) -> AtomisticPotential:
+    """Instantiate a registered model by name (``"se3"``, ...)."""
+    if model_type not in MODELS:
+        raise ValueError(f"unknown model type '{model_type}', choose one of {sorted(MODELS)}")
+    return MODELS[model_type](**config)
+
+
+def save_model(model: AtomisticPotential, path: Union[str, os.PathLike]) -> None:
+    """Write the model's weights, the config that built it, its dtype, units and package version.
+
+    The file is written to a temporary name and renamed, so a crash never leaves half a model.
+    """
+    from .. import __version__
+
+    path = Path(path)
+    payload = {
+        "model_type": model.model_type,
+        "config": model.config,
+        "state_dict": model.state_dict(),
+        "dtype": str(model.dtype).removeprefix("torch."),
+        "units": UNITS,
+        "version": __version__,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def load_model(path: Union[str, os.PathLike], map_location: Union[str, torch.device] = "cpu") -> AtomisticPotential:
+    """Rebuild a model saved by :func:`save_model`, in eval mode and its saved dtype."""
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # a truncated or foreign file
+        raise ValueError(f"{path} is not a model file written by equiformer_lite.save_model: {err}") from err
+    missing = {"model_type", "config", "state_dict"} - set(payload)
+    if missing:
+        raise ValueError(f"{path} lacks {sorted(missing)}: not a model file written by save_model")
+    config = {**payload["config"], "dtype": payload.get("dtype", payload["config"].get("dtype"))}
+    model = build_model(payload["model_type"], **config)
+    model.load_state_dict(payload["state_dict"])
+    return model.to(map_location).eval()

@@ -1,0 +1,29 @@
+"""Equivariant building blocks; every module declares ``irreps_in`` and ``irreps_out``."""
+
+from .attention import EdgeTensorProduct, SE3AttentionLayer
+from .embedding import EdgeSphericalHarmonics, SpeciesEmbedding
+from .irreps_tools import hidden_irreps
+from .nonlinearity import NormNonlinearity, build_gate
+from .radial import BesselBasis, PolynomialEnvelope, RadialEmbedding
+from .readout import AtomicEnergyReadout, DirectForceHead, ScaleShiftEnergies
+from .self_interaction import AttentiveSelfInteraction, build_self_interaction
+from .softmax import envelope_softmax
+
+__all__ = [
+    "AtomicEnergyReadout",
+    "AttentiveSelfInteraction",
+    "BesselBasis",
+    "DirectForceHead",
+    "EdgeSphericalHarmonics",
+    "EdgeTensorProduct",
+    "NormNonlinearity",
+    "PolynomialEnvelope",
+    "RadialEmbedding",
+    "SE3AttentionLayer",
+    "ScaleShiftEnergies",
+    "SpeciesEmbedding",
+    "build_gate",
+    "build_self_interaction",
+    "envelope_softmax",
+    "hidden_irreps",
+]

@@ -1,0 +1,173 @@
+"""The SE(3)-Transformer layer: equivariant multi-head attention over neighbours."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from e3nn import o3
+from e3nn.nn import FullyConnectedNet
+from torch import nn
+from torch_geometric.utils import scatter
+
+from .irreps_tools import check_divisible, head_dot, scale_heads
+from .nonlinearity import NormNonlinearity, build_gate
+from .self_interaction import build_self_interaction
+from .softmax import envelope_softmax
+
+__all__ = ["SE3AttentionLayer", "EdgeTensorProduct"]
+
+
+class EdgeTensorProduct(nn.Module):
+    r"""Clebsch-Gordan product of a neighbour's features with the edge's spherical harmonics,
+    weighted per edge by a radial MLP (thesis eqs. 2.1-2.2):
+
+    .. math:: m_{ij} = \sum_{k, J} \psi^{k \to l}_J(r_{ij})\; \big(f_j^{k} \otimes Y^{J}(\hat r_{ij})\big)^{l}
+
+    Each (input irrep, harmonic, output irrep) path keeps the channels of its input ("uvu", as in
+    NequIP); channel mixing is left to the linear layers that follow, a factorisation of the
+    SE(3)-Transformer's full per-path radial matrices that costs far fewer per-edge weights.
+    The radial MLP has no biases, so its weights vanish with the enveloped radial features at the
+    cutoff.
+
+    Shapes: ``[E, irreps_in.dim]``, ``[E, irreps_sh.dim]``, ``[E, num_basis]`` -> ``[E, irreps_out.dim]``.
+    """
+
+    def __init__(self, irreps_in, irreps_sh, irreps_target, num_basis: int, *, radial_hidden: int, radial_layers: int):
+        super().__init__()
+        self.irreps_in = o3.Irreps(irreps_in)
+        self.irreps_sh = o3.Irreps(irreps_sh)
+        allowed = {ir for _, ir in o3.Irreps(irreps_target)}
+        mid, instructions = [], []
+        for i, (mul, ir_in) in enumerate(self.irreps_in):
+            for j, (_, ir_sh) in enumerate(self.irreps_sh):
+                for ir_out in ir_in * ir_sh:
+                    if ir_out in allowed:
+                        instructions.append((i, j, len(mid), "uvu", True))
+                        mid.append((mul, ir_out))
+        if not mid:
+            raise ValueError(f"no tensor-product path from {self.irreps_in} x {self.irreps_sh} reaches {irreps_target}")
+        mid, perm, _ = o3.Irreps(mid).sort()
+        instructions = [(i, j, perm[k], mode, train) for i, j, k, mode, train in instructions]
+        self.irreps_out = mid
+        self.tp = o3.TensorProduct(
+            self.irreps_in, self.irreps_sh, mid, instructions, shared_weights=False, internal_weights=False
+        )
+        self.radial = FullyConnectedNet(
+            [num_basis] + [radial_hidden] * radial_layers + [self.tp.weight_numel], nn.functional.silu
+        )
+
+    def forward(self, x_sender: torch.Tensor, sh: torch.Tensor, radial: torch.Tensor) -> torch.Tensor:
+        return self.tp(x_sender, sh, self.radial(radial))  # [E, irreps_out.dim]
+
+
+class SE3AttentionLayer(nn.Module):
+    r"""One SE(3)-Transformer layer (thesis eqs. 2.3-2.9) with a residual connection.
+
+    .. math::
+        q_i &= W_Q f_i, \qquad k_{ij} = W_K\, m_{ij}, \qquad v_{ij} = W_V\, m_{ij}, \\
+        s^h_{ij} &= q_i^{h\top} k^h_{ij} / \sqrt{d_h}, \qquad
+        \alpha^h_{ij} = \frac{u(r_{ij}) e^{s^h_{ij}}}{\sum_k u(r_{ik}) e^{s^h_{ik}}}, \\
+        f'_i &= \sigma\Big(W_O \bigoplus_h \sum_j \alpha^h_{ij}\, u(r_{ij})\, v^h_{ij} + \mathrm{SI}(f_i)\Big),
+        \qquad f^{out}_i = f_i + f'_i \ \text{(when the irreps match)}
+
+    where :math:`m_{ij}` is the :class:`EdgeTensorProduct` of the sender's features with the edge's
+    spherical harmonics (so keys and values carry the geometry, eq. 2.4), the logits are invariant
+    dot products per head, :math:`u` is the cutoff envelope (inside the normalisation, see
+    :func:`~equiformer_lite.nn.softmax.envelope_softmax`, and on the messages), SI is the linear or
+    attentive self-interaction and :math:`\sigma` the norm nonlinearity or the gate.
+
+    Parameters
+    ----------
+    irreps_in : node features in.
+    irreps_sh : edge spherical harmonics.
+    irreps_out : node features out.
+    num_basis : number of radial features.
+    num_heads : attention heads; every multiplicity of ``irreps_out`` must be divisible by it.
+    radial_hidden, radial_layers : the radial MLP.
+    nonlinearity : ``"norm"`` (eq. 2.9) or ``"gate"``.
+    self_interaction : ``"linear"`` or ``"attentive"`` (eqs. 2.6-2.7).
+    activation : scalar activation of the nonlinearity.
+
+    Shapes: ``x [N, irreps_in.dim]``, ``sh [E, irreps_sh.dim]``, ``radial [E, num_basis]``,
+    ``envelope [E]``, ``edge_index [2, E]`` (sender, receiver) -> ``[N, irreps_out.dim]``.
+    """
+
+    def __init__(
+        self,
+        irreps_in,
+        irreps_sh,
+        irreps_out,
+        num_basis: int,
+        *,
+        num_heads: int = 4,
+        radial_hidden: int = 32,
+        radial_layers: int = 2,
+        nonlinearity: str = "norm",
+        self_interaction: str = "linear",
+        activation: str = "silu",
+    ) -> None:
+        super().__init__()
+        self.irreps_in = o3.Irreps(irreps_in)
+        self.irreps_sh = o3.Irreps(irreps_sh)
+        self.irreps_out = o3.Irreps(irreps_out)
+        if num_heads < 1:
+            raise ValueError(f"num_heads must be at least 1, got {num_heads}")
+        self.num_heads = int(num_heads)
+        check_divisible(self.irreps_out, num_heads, "irreps_out")
+
+        # Queries can only carry the degrees the node already has (the first layer: scalars).
+        in_types = {ir for _, ir in self.irreps_in}
+        self.irreps_qk = o3.Irreps([(mul, ir) for mul, ir in self.irreps_out if ir in in_types])
+        if not self.irreps_qk:
+            raise ValueError(f"irreps_in {self.irreps_in} and irreps_out {self.irreps_out} share no irrep for attention")
+        self.irreps_value = self.irreps_out
+        self.head_dim = self.irreps_qk.dim // num_heads
+
+        self.edge_tp = EdgeTensorProduct(
+            self.irreps_in,
+            self.irreps_sh,
+            self.irreps_out,
+            num_basis,
+            radial_hidden=radial_hidden,
+            radial_layers=radial_layers,
+        )
+        self.query = o3.Linear(self.irreps_in, self.irreps_qk)
+        self.key = o3.Linear(self.edge_tp.irreps_out, self.irreps_qk)
+        self.value = o3.Linear(self.edge_tp.irreps_out, self.irreps_value)
+
+        if nonlinearity == "norm":
+            self.nonlinearity = NormNonlinearity(self.irreps_out, activation=activation)
+        elif nonlinearity == "gate":
+            self.nonlinearity = build_gate(self.irreps_out, activation=activation)
+        else:
+            raise ValueError(f"unknown nonlinearity '{nonlinearity}', choose 'norm' or 'gate'")
+        irreps_pre = self.nonlinearity.irreps_in
+        self.output = o3.Linear(self.irreps_value, irreps_pre)
+        self.self_interaction = build_self_interaction(self_interaction, self.irreps_in, irreps_pre)
+        self.residual = self.irreps_in == self.irreps_out
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        sh: torch.Tensor,
+        radial: torch.Tensor,
+        envelope: torch.Tensor,
+        edge_index: torch.Tensor,
+    ) -> torch.Tensor:
+        sender, receiver = edge_index[0], edge_index[1]
+        num_nodes = x.shape[0]
+        m = self.edge_tp(x[sender], sh, radial)  # [E, irreps_mid]
+        q = self.query(x)  # [N, irreps_qk]
+        k = self.key(m)  # [E, irreps_qk]
+        v = self.value(m)  # [E, irreps_value]
+        logits = head_dot(q[receiver], k, self.irreps_qk, self.num_heads) / math.sqrt(self.head_dim)  # [E, H]
+        alpha = envelope_softmax(logits, envelope, receiver, num_nodes)  # [E, H]
+        # The envelope also multiplies the message: a lone neighbour has alpha = 1 whatever u is.
+        messages = scale_heads(v, alpha * envelope.unsqueeze(-1), self.irreps_value, self.num_heads)  # [E, dim]
+        aggregated = scatter(messages, receiver, dim=0, dim_size=num_nodes, reduce="sum")  # [N, irreps_value]
+        update = self.nonlinearity(self.output(aggregated) + self.self_interaction(x))  # [N, irreps_out]
+        return x + update if self.residual else update
+
+    def extra_repr(self) -> str:
+        return f"irreps_in={self.irreps_in}, irreps_out={self.irreps_out}, num_heads={self.num_heads}"

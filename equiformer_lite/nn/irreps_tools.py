@@ -1,0 +1,55 @@
+"""Small helpers on irreps: the hidden feature layout and per-head splitting."""
+
+from __future__ import annotations
+
+import torch
+from e3nn import o3
+
+__all__ = ["hidden_irreps", "head_dot", "scale_heads", "check_divisible"]
+
+
+def hidden_irreps(channels: int, lmax: int, parity: bool = True) -> o3.Irreps:
+    """``channels`` copies of each degree 0..lmax: natural parity (0e+1o+2e) if ``parity``,
+    all-even (0e+1e+2e, SO(3) only) otherwise."""
+    if channels < 1:
+        raise ValueError(f"channels must be at least 1, got {channels}")
+    if lmax < 0:
+        raise ValueError(f"lmax must be non-negative, got {lmax}")
+    return o3.Irreps([(channels, (l, (-1) ** l if parity else 1)) for l in range(lmax + 1)])
+
+
+def check_divisible(irreps: o3.Irreps, num_heads: int, what: str) -> None:
+    for mul, ir in irreps:
+        if mul % num_heads:
+            raise ValueError(
+                f"{what}: multiplicity {mul} of {ir} must be divisible by the number of heads ({num_heads})"
+            )
+
+
+def head_dot(q: torch.Tensor, k: torch.Tensor, irreps: o3.Irreps, num_heads: int) -> torch.Tensor:
+    r"""Invariant per-head dot product :math:`\sum_{l,c \in h,m} q^{l}_{cm} k^{l}_{cm}`.
+
+    Each irrep block ``[.., mul * (2l+1)]`` is viewed as ``[.., H, mul/H, 2l+1]``; head ``h`` owns
+    channels ``h*mul/H .. (h+1)*mul/H - 1`` of every degree. The contraction over ``m`` of two
+    copies of the same irrep is invariant (and parity-even).
+
+    Shapes: ``[E, dim]``, ``[E, dim]`` -> ``[E, H]``.
+    """
+    out = q.new_zeros(q.shape[0], num_heads)
+    for sl, (mul, ir) in zip(irreps.slices(), irreps):
+        qs = q[:, sl].reshape(-1, num_heads, mul // num_heads, ir.dim)
+        ks = k[:, sl].reshape(-1, num_heads, mul // num_heads, ir.dim)
+        out = out + (qs * ks).sum(dim=(-1, -2))
+    return out
+
+
+def scale_heads(v: torch.Tensor, weights: torch.Tensor, irreps: o3.Irreps, num_heads: int) -> torch.Tensor:
+    """Multiply the channels of each head by that head's per-edge weight.
+
+    Shapes: ``[E, dim]``, ``[E, H]`` -> ``[E, dim]``.
+    """
+    blocks = []
+    for sl, (mul, ir) in zip(irreps.slices(), irreps):
+        vs = v[:, sl].reshape(-1, num_heads, mul // num_heads, ir.dim)
+        blocks.append((vs * weights[:, :, None, None]).reshape(-1, mul * ir.dim))
+    return torch.cat(blocks, dim=-1)

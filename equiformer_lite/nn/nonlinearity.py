@@ -1,0 +1,130 @@
+"""Equivariant nonlinearities: the norm nonlinearity (thesis eq. 2.9) and the gate."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from e3nn import o3
+from e3nn.nn import Gate
+from torch import nn
+
+__all__ = ["ACTIVATIONS", "NormNonlinearity", "build_gate", "gate_irreps_in"]
+
+ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "silu": nn.functional.silu,
+    "relu": nn.functional.relu,
+    "tanh": torch.tanh,
+    "sigmoid": torch.sigmoid,
+}
+
+
+def _activation(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation '{name}', choose one of {sorted(ACTIVATIONS)}")
+    return ACTIVATIONS[name]
+
+
+class _DegreeLayerNormAct(nn.Module):
+    """LayerNorm over the channels of each irrep block of a ``[N, num_irreps]`` norm tensor,
+    then an activation: the ``ReLU(LN(.))`` of eq. 2.9, applied block by block."""
+
+    def __init__(self, irreps: o3.Irreps, activation: str) -> None:
+        super().__init__()
+        self.muls = [mul for mul, _ in irreps]
+        self.norms = nn.ModuleList(nn.LayerNorm(mul) for mul in self.muls)
+        self.act = _activation(activation)
+
+    def forward(self, norms: torch.Tensor) -> torch.Tensor:
+        blocks = torch.split(norms, self.muls, dim=-1)  # each [N, mul]
+        return self.act(torch.cat([ln(b) for ln, b in zip(self.norms, blocks)], dim=-1))
+
+
+class _BiasAct(nn.Module):
+    """``act(norm + b)`` with a learned bias per channel, when no layer norm is used."""
+
+    def __init__(self, num_irreps: int, activation: str) -> None:
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(num_irreps))
+        self.act = _activation(activation)
+
+    def forward(self, norms: torch.Tensor) -> torch.Tensor:
+        return self.act(norms + self.bias)
+
+
+class NormNonlinearity(nn.Module):
+    r"""Norm nonlinearity after the SE(3)-Transformer thesis (eq. 2.9), in a smooth form:
+
+    .. math::
+        f^{l}_{out,c} = \sigma\big(\mathrm{LN}(\lVert f^{l}\rVert_\epsilon)\big)_c\; f^{l}_c, \qquad
+        \lVert f\rVert_\epsilon = \sqrt{\lVert f\rVert^2 + \epsilon^2}
+
+    The norms of the irreps are invariant, so scaling each irrep by any function of them is
+    equivariant; the layer norm runs over the channels of each degree.
+
+    Why not eq. 2.9 verbatim: the thesis multiplies the *unit vector* :math:`f/\lVert f\rVert` by
+    :math:`\sigma(\mathrm{LN}(\lVert f\rVert))`, which need not vanish at :math:`f = 0`, so the output
+    flips direction where a feature vector passes through zero. The energy is then not smooth:
+    in NVE molecular dynamics of ethanol it changed by 0.17 eV within one 0.1 fs step and the
+    total energy wandered by 1 eV (measured; with this form or the gate, 1e-4 eV). Scaling
+    :math:`f` itself by a function of the smoothed norm keeps the layer :math:`C^\infty`.
+
+    Parameters
+    ----------
+    irreps : the features.
+    activation : ``"silu"`` (default) or ``"relu"`` (the thesis' choice; not smooth), ``"tanh"``, ...
+    layer_norm : layer-normalise the norms of each degree over channels (eq. 2.9); otherwise a
+        learned bias per channel is added before the activation.
+    epsilon : the smoothing of the norm.
+
+    Shapes: ``[N, irreps.dim]`` -> ``[N, irreps.dim]``.
+    """
+
+    def __init__(self, irreps, *, activation: str = "silu", layer_norm: bool = True, epsilon: float = 1e-2) -> None:
+        super().__init__()
+        self.irreps_in = o3.Irreps(irreps)
+        self.irreps_out = self.irreps_in
+        if not epsilon > 0:
+            raise ValueError(f"epsilon must be positive, got {epsilon}")
+        self.epsilon = float(epsilon)
+        if layer_norm:
+            for mul, ir in self.irreps_in:
+                if mul < 2:
+                    raise ValueError(f"layer_norm over channels needs at least 2 channels of {ir}, got {mul}")
+            self.scalar_fn = _DegreeLayerNormAct(self.irreps_in, activation)
+        else:
+            self.scalar_fn = _BiasAct(self.irreps_in.num_irreps, activation)
+        self.squared_norm = o3.Norm(self.irreps_in, squared=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        norms = torch.sqrt(self.squared_norm(x) + self.epsilon**2)  # [N, num_irreps], smooth
+        scales = self.scalar_fn(norms)  # [N, num_irreps]
+        blocks, start = [], 0
+        for sl, (mul, ir) in zip(self.irreps_in.slices(), self.irreps_in):
+            block = x[:, sl].reshape(-1, mul, ir.dim) * scales[:, start : start + mul, None]
+            blocks.append(block.reshape(-1, mul * ir.dim))
+            start += mul
+        return torch.cat(blocks, dim=-1)  # [N, irreps.dim]
+
+
+def gate_irreps_in(irreps_out: o3.Irreps) -> o3.Irreps:
+    """Irreps a :class:`e3nn.nn.Gate` must be fed to produce ``irreps_out``:
+    the scalars, one 0e gate per gated irrep, then the gated irreps."""
+    return build_gate(irreps_out).irreps_in
+
+
+def build_gate(irreps_out, *, activation: str = "silu") -> Gate:
+    r"""Gate nonlinearity: scalars pass through ``activation`` (``tanh`` for odd scalars, which
+    keeps them odd); each irrep with :math:`l > 0` is multiplied by a sigmoid of its own scalar gate.
+    """
+    irreps_out = o3.Irreps(irreps_out)
+    scalars = o3.Irreps([(mul, ir) for mul, ir in irreps_out if ir.l == 0])
+    gated = o3.Irreps([(mul, ir) for mul, ir in irreps_out if ir.l > 0])
+    act = _activation(activation)
+    return Gate(
+        scalars,
+        [act if ir.p == 1 else torch.tanh for _, ir in scalars],
+        o3.Irreps(f"{gated.num_irreps}x0e") if gated.num_irreps else o3.Irreps(""),
+        [torch.sigmoid] if gated.num_irreps else [],
+        gated,
+    )

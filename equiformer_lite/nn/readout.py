@@ -1,0 +1,70 @@
+"""Per-atom readouts: scalar energies, their scale/shift/reference energies, a direct force head."""
+
+from __future__ import annotations
+
+import torch
+from e3nn import o3
+from torch import nn
+
+__all__ = ["AtomicEnergyReadout", "ScaleShiftEnergies", "DirectForceHead"]
+
+
+class AtomicEnergyReadout(nn.Module):
+    r"""Per-atom energy from the invariant (0e) channels: ``Linear -> SiLU -> Linear``.
+
+    The first :class:`e3nn.o3.Linear` only connects 0e inputs to 0e outputs, so the result is
+    invariant by construction.
+
+    Shapes: ``[N, irreps_in.dim]`` -> ``[N]``.
+    """
+
+    def __init__(self, irreps_in, hidden: int = 16) -> None:
+        super().__init__()
+        self.irreps_in = o3.Irreps(irreps_in)
+        if not any(ir == o3.Irrep("0e") for _, ir in self.irreps_in):
+            raise ValueError(f"energy readout needs 0e features, got {self.irreps_in}")
+        self.irreps_out = o3.Irreps("0e")
+        self.linear1 = o3.Linear(self.irreps_in, o3.Irreps(f"{hidden}x0e"))
+        self.linear2 = o3.Linear(o3.Irreps(f"{hidden}x0e"), self.irreps_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear2(nn.functional.silu(self.linear1(x))).squeeze(-1)  # [N]
+
+
+class ScaleShiftEnergies(nn.Module):
+    r""":math:`E_i = \sigma\,\hat e_i + \mu + E^{0}_{Z_i}`: scale, shift and per-element reference
+    energies (E0s) in eV. All three are buffers: set them from data statistics, they are not trained.
+
+    Shapes: ``[N]`` raw energies, ``[N]`` species index -> ``[N]``.
+    """
+
+    def __init__(self, num_species: int, *, scale: float = 1.0, shift: float = 0.0) -> None:
+        super().__init__()
+        self.register_buffer("scale", torch.tensor(float(scale)))
+        self.register_buffer("shift", torch.tensor(float(shift)))
+        self.register_buffer("reference_energies", torch.zeros(num_species))  # [num_species], eV
+
+    def forward(self, raw: torch.Tensor, species: torch.Tensor) -> torch.Tensor:
+        return self.scale * raw + self.shift + self.reference_energies[species]  # [N]
+
+
+class DirectForceHead(nn.Module):
+    r"""A **non-conservative** per-atom force: one 1o vector from the features, as the
+    SE(3)-Transformer thesis trained. It is rotation-equivariant but not the gradient of any
+    energy, so molecular dynamics with it does not conserve energy; prefer the autograd forces.
+
+    Shapes: ``[N, irreps_in.dim]`` -> ``[N, 3]``.
+    """
+
+    def __init__(self, irreps_in) -> None:
+        super().__init__()
+        self.irreps_in = o3.Irreps(irreps_in)
+        vectors = [ir for _, ir in self.irreps_in if ir.l == 1]
+        if not vectors:
+            raise ValueError(f"a direct force head needs l=1 features, got {self.irreps_in}")
+        # A true vector is 1o; with parity off every degree is labelled even, so 1e plays its part.
+        self.irreps_out = o3.Irreps(f"1x{vectors[0]}")
+        self.linear = o3.Linear(self.irreps_in, self.irreps_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x)  # [N, 3]

@@ -1,0 +1,74 @@
+"""Self-interaction: a node mixing the channels of its own features (thesis eqs. 2.6-2.8)."""
+
+from __future__ import annotations
+
+import torch
+from e3nn import o3
+from e3nn.nn import FullyConnectedNet
+from torch import nn
+
+__all__ = ["AttentiveSelfInteraction", "build_self_interaction"]
+
+
+class AttentiveSelfInteraction(nn.Module):
+    r"""Attentive self-interaction (thesis eqs. 2.6-2.7).
+
+    For each degree :math:`l` present in both ``irreps_in`` and ``irreps_out``, the channel-mixing
+    matrix is predicted per atom from the invariant Gram matrix of that degree's channels,
+
+    .. math::
+        w^{ll}_{i,c'c} = \mathrm{MLP}_l\Big(\big[f^{l\top}_{i,c'} f^{l}_{i,c}\big]_{c' \le c}\Big), \qquad
+        f^{l}_{out,i,c'} = \sum_c w^{ll}_{i,c'c}\, f^{l}_{i,c}.
+
+    The Gram entries are invariant under O(3) (dot products of two copies of one irrep), so the
+    weights are invariant and the output equivariant. Degrees of ``irreps_out`` that the input
+    lacks get zeros. Each irrep may appear at most once in ``irreps_in``/``irreps_out``.
+
+    Shapes: ``[N, irreps_in.dim]`` -> ``[N, irreps_out.dim]``.
+    """
+
+    def __init__(self, irreps_in, irreps_out, *, hidden: int = 32) -> None:
+        super().__init__()
+        self.irreps_in = o3.Irreps(irreps_in)
+        self.irreps_out = o3.Irreps(irreps_out)
+        for name, irreps in (("irreps_in", self.irreps_in), ("irreps_out", self.irreps_out)):
+            if len({ir for _, ir in irreps}) != len(irreps):
+                raise ValueError(f"{name} must list each irrep once (simplified), got {irreps}")
+        in_slices = {ir: (sl, mul) for sl, (mul, ir) in zip(self.irreps_in.slices(), self.irreps_in)}
+        self.paths: list[tuple[slice, int, int, int]] = []  # (input slice, mul_in, mul_out, dim)
+        self.out_blocks: list[int | None] = []  # path index per output irrep; None: zeros
+        mlps = []
+        for mul_out, ir in self.irreps_out:
+            if ir not in in_slices:
+                self.out_blocks.append(None)
+                continue
+            sl, mul_in = in_slices[ir]
+            num_pairs = mul_in * (mul_in + 1) // 2
+            mlps.append(FullyConnectedNet([num_pairs, hidden, mul_out * mul_in], nn.functional.silu))
+            self.out_blocks.append(len(self.paths))
+            self.paths.append((sl, mul_in, mul_out, ir.dim))
+        self.mlps = nn.ModuleList(mlps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        blocks = []
+        for (mul_out, ir), path in zip(self.irreps_out, self.out_blocks):
+            if path is None:  # a degree the input lacks contributes zeros
+                blocks.append(x.new_zeros(x.shape[0], mul_out * ir.dim))
+                continue
+            sl, mul_in, _, dim = self.paths[path]
+            mlp = self.mlps[path]
+            f = x[:, sl].reshape(-1, mul_in, dim)  # [N, c, 2l+1]
+            gram = torch.einsum("ncm,ndm->ncd", f, f) / dim  # [N, c, c], invariant
+            iu = torch.triu_indices(mul_in, mul_in, device=x.device)
+            w = mlp(gram[:, iu[0], iu[1]]).reshape(-1, mul_out, mul_in)  # [N, c', c]
+            blocks.append(torch.einsum("noc,ncm->nom", w, f).reshape(-1, mul_out * dim))
+        return torch.cat(blocks, dim=-1)  # [N, irreps_out.dim]
+
+
+def build_self_interaction(kind: str, irreps_in, irreps_out, *, hidden: int = 32) -> nn.Module:
+    """``"linear"``: :class:`e3nn.o3.Linear` (eq. 2.8's :math:`W_V^{ll}`); ``"attentive"``: eqs. 2.6-2.7."""
+    if kind == "linear":
+        return o3.Linear(irreps_in, irreps_out)
+    if kind == "attentive":
+        return AttentiveSelfInteraction(irreps_in, irreps_out, hidden=hidden)
+    raise ValueError(f"unknown self_interaction '{kind}', choose 'linear' or 'attentive'")

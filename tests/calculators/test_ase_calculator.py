@@ -1,0 +1,111 @@
+"""The ASE calculator: properties, ASE's own gradient checks, stress, MD energy conservation."""
+
+import numpy as np
+import pytest
+import torch
+from ase import units
+from ase.build import molecule
+from ase.calculators.calculator import PropertyNotImplementedError
+from ase.calculators.fd import calculate_numerical_forces
+from ase.filters import FrechetCellFilter
+from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+from ase.md.verlet import VelocityVerlet
+
+from equiformer_lite import EquiformerCalculator, save_model
+from tests.conftest import diamond, ethanol, small_model, water_box
+
+
+def test_properties_of_a_molecule():
+    atoms = ethanol()
+    atoms.calc = small_model(torch.float64).as_calculator()
+    energy = atoms.get_potential_energy()
+    assert isinstance(energy, float)
+    assert atoms.get_potential_energies().sum() == pytest.approx(energy, abs=1e-10)
+    assert atoms.get_forces().shape == (len(atoms), 3)
+    assert np.abs(atoms.get_forces().sum(axis=0)).max() < 1e-10  # translation invariance: no net force
+    with pytest.raises(PropertyNotImplementedError):
+        atoms.get_stress()
+
+
+def test_forces_against_ase_numerical_forces():
+    atoms = ethanol()
+    atoms.calc = small_model(torch.float64).as_calculator()
+    forces = atoms.get_forces()
+    numeric = calculate_numerical_forces(atoms, eps=1e-5)  # ASE's central differences
+    assert np.abs(forces).max() > 1e-3
+    assert np.abs(forces - numeric).max() < 1e-8
+
+
+def test_stress_against_ase_numerical_stress_and_cell_filter():
+    atoms = water_box()
+    calc = small_model(torch.float64).as_calculator()
+    atoms.calc = calc
+    stress = atoms.get_stress()
+    assert stress.shape == (6,)
+    numeric = calc.calculate_numerical_stress(atoms, d=1e-6)
+    assert np.abs(stress - numeric).max() < 1e-8
+    # The cell filter turns stress into generalised forces on the cell degrees of freedom;
+    # they must be minus the gradient of the energy along those degrees of freedom too.
+    filtered = FrechetCellFilter(atoms)
+    generalised = filtered.get_forces()[-3:]  # the three cell rows
+    x0 = filtered.get_positions()
+    numeric = np.zeros((3, 3))
+    for i in range(3):
+        for d in range(3):
+            energies = []
+            for sign in (1, -1):
+                x = x0.copy()
+                x[len(atoms) + i, d] += sign * 1e-5
+                filtered.set_positions(x)
+                energies.append(filtered.get_potential_energy())
+            numeric[i, d] = -(energies[0] - energies[1]) / 2e-5
+    filtered.set_positions(x0)
+    assert np.abs(generalised).max() > 1e-4
+    assert np.abs(generalised - numeric).max() < 1e-7
+
+
+def _nve_energy_spread(calc, timestep_fs: float, duration_fs: float = 20.0) -> float:
+    atoms = ethanol()
+    atoms.calc = calc
+    MaxwellBoltzmannDistribution(atoms, temperature_K=300, rng=np.random.default_rng(0))
+    dyn = VelocityVerlet(atoms, timestep=timestep_fs * units.fs)
+    energies = []
+    dyn.attach(lambda: energies.append(atoms.get_total_energy()), interval=1)
+    dyn.run(int(round(duration_fs / timestep_fs)))
+    return float(np.ptp(energies))
+
+
+@pytest.mark.parametrize("nonlinearity", ["norm", "gate"])
+def test_nve_molecular_dynamics_conserves_energy(nonlinearity):
+    """With smooth conservative forces, Verlet's energy error is O(dt^2): halving the step divides
+    the spread of the total energy by 4. A kink or jump in the energy surface breaks this (the
+    thesis' unit-vector norm nonlinearity gave a 1 eV spread, independent of the step)."""
+    calc = small_model(torch.float64, nonlinearity=nonlinearity).as_calculator()
+    coarse, fine = _nve_energy_spread(calc, 0.2), _nve_energy_spread(calc, 0.1)
+    print(f"{nonlinearity}: NVE total-energy spread over 20 fs: {coarse:.2e} eV (0.2 fs), {fine:.2e} eV (0.1 fs)")
+    kinetic = 1.5 * 9 * units.kB * 300  # ~0.35 eV
+    assert fine < 1e-3 * kinetic
+    assert 3.0 < coarse / fine < 5.0
+
+
+def test_calculator_from_file_and_float32(tmp_path):
+    model = small_model(torch.float64)
+    save_model(model, tmp_path / "m.pt")
+    atoms = diamond()
+    atoms.calc = EquiformerCalculator(tmp_path / "m.pt")
+    e64 = atoms.get_potential_energy()
+    atoms.calc = EquiformerCalculator(tmp_path / "m.pt", dtype=torch.float32)
+    assert atoms.get_potential_energy() == pytest.approx(e64, rel=1e-5)
+    assert atoms.get_stress().shape == (6,)
+
+
+def test_calculator_rejects_bad_structures():
+    atoms = molecule("H2O")
+    atoms.calc = small_model(torch.float64).as_calculator()
+    atoms.positions[1] = atoms.positions[0] + 0.01
+    with pytest.raises(ValueError, match="overlapping atoms"):
+        atoms.get_potential_energy()
+    atoms = molecule("NH3")
+    atoms.calc = small_model(torch.float64).as_calculator()
+    with pytest.raises(ValueError, match="not among the model's species"):
+        atoms.get_potential_energy()
