@@ -34,6 +34,9 @@ def parse_species(species: Sequence[Union[str, int]]) -> list[str]:
     return symbols
 
 
+_GRAPH_FIELDS = (keys.ATOMIC_NUMBERS, keys.EDGE_INDEX, keys.EDGE_CELL_SHIFT, keys.CELL, keys.PBC)
+
+
 def _field(data: Any, key: str) -> Optional[torch.Tensor]:
     return data[key] if key in data else None
 
@@ -145,6 +148,9 @@ class AtomisticPotential(nn.Module):
         pos = _field(data, keys.POSITIONS)
         if pos is None or pos.shape[0] == 0:
             raise ValueError("empty structure: no atom positions")
+        missing = [k for k in _GRAPH_FIELDS if _field(data, k) is None]
+        if missing:
+            raise ValueError(f"the input lacks the graph fields {missing}: build it with equiformer_lite.atoms_to_graph")
         pos = pos.to(self.dtype)
         if not torch.isfinite(pos).all():
             raise ValueError("positions contain NaN or inf")

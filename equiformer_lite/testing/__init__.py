@@ -20,6 +20,8 @@ from .physics import (
     evaluate,
     finite_difference_forces,
     finite_difference_stress,
+    nve_energy_spread,
+    nve_step_scaling,
     supercell_extensivity,
     wrap_invariance,
 )
@@ -36,6 +38,8 @@ __all__ = [
     "float64_default_dtype",
     "layer_equivariance_errors",
     "model_equivariance_errors",
+    "nve_energy_spread",
+    "nve_step_scaling",
     "permutation_errors",
     "permute_graph",
     "random_orthogonal",

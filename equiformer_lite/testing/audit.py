@@ -16,6 +16,7 @@ from .physics import (
     equivalent_cell_invariance,
     finite_difference_forces,
     finite_difference_stress,
+    nve_step_scaling,
     supercell_extensivity,
     wrap_invariance,
 )
@@ -42,11 +43,21 @@ class AuditRow:
         return bool(np.isfinite(self.error) and self.error <= self.bound)
 
 
-def audit(model, structures: Iterable[Atoms], *, n_trials: int = 4, seed: int = 0, finite_differences: bool = True) -> list[AuditRow]:
+def audit(
+    model,
+    structures: Iterable[Atoms],
+    *,
+    n_trials: int = 4,
+    seed: int = 0,
+    finite_differences: bool = True,
+    molecular_dynamics: bool = True,
+) -> list[AuditRow]:
     """Run every physics check of :mod:`equiformer_lite.testing` on ``model`` and ``structures``.
 
-    Symmetry checks run in the model's dtype; finite-difference and cutoff checks on a float64 copy
-    (finite differences in float32 measure rounding, not the model).
+    Symmetry checks run in the model's dtype; finite-difference, cutoff and molecular-dynamics
+    checks on a float64 copy (in float32 they measure rounding, not the model). The NVE check runs
+    on the first open structure: 20 fs at 0.2 and 0.1 fs, whose energy spreads must differ by
+    Verlet's factor 4 (error ``|ratio / 4 - 1|``, bound 0.25).
     """
     model = model.eval()
     tol = TOLERANCES[model.dtype]
@@ -54,6 +65,7 @@ def audit(model, structures: Iterable[Atoms], *, n_trials: int = 4, seed: int = 
     tol64 = TOLERANCES[torch.float64]
     parity = bool(getattr(model, "config", {}).get("parity", True))
     rows: list[AuditRow] = []
+    structures = list(structures)
     for index, atoms in enumerate(structures):
         name = f"{index}:{atoms.get_chemical_formula()}{' (periodic)' if atoms.pbc.all() else ''}"
         graph = atoms_to_graph(atoms, model.cutoff, dtype=model.dtype, with_labels=False)
@@ -74,6 +86,12 @@ def audit(model, structures: Iterable[Atoms], *, n_trials: int = 4, seed: int = 
             if atoms.pbc.all():
                 analytic, numeric = finite_difference_stress(model64, atoms)
                 rows.append(AuditRow(name, "stress vs finite differences", relative_error(torch.from_numpy(numeric), torch.from_numpy(analytic)), tol64["finite_difference"]))
+    if molecular_dynamics:
+        molecule = next((a for a in structures if not a.pbc.any()), None)
+        if molecule is not None:
+            nve = nve_step_scaling(model64, molecule)
+            name = f"NVE {molecule.get_chemical_formula()}"
+            rows.append(AuditRow(name, f"Verlet dt^2 scaling |ratio/4-1| (ratio {nve['ratio']:.2f})", abs(nve["ratio"] / 4 - 1), 0.25))
     species = list(model.species)
     jumps = cutoff_crossing(model64, [species[0]] * 3)
     rows.append(AuditRow("cutoff", "energy jump at r_c (eV)", jumps["energy_jump"], tol64["cutoff_energy"]))

@@ -8,10 +8,9 @@ from ase.build import molecule
 from ase.calculators.calculator import PropertyNotImplementedError
 from ase.calculators.fd import calculate_numerical_forces
 from ase.filters import FrechetCellFilter
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
-from ase.md.verlet import VelocityVerlet
 
 from equiformer_lite import EquiformerCalculator, save_model
+from equiformer_lite.testing import nve_step_scaling
 from tests.conftest import diamond, ethanol, small_model, water_box
 
 
@@ -64,28 +63,16 @@ def test_stress_against_ase_numerical_stress_and_cell_filter():
     assert np.abs(generalised - numeric).max() < 1e-7
 
 
-def _nve_energy_spread(calc, timestep_fs: float, duration_fs: float = 20.0) -> float:
-    atoms = ethanol()
-    atoms.calc = calc
-    MaxwellBoltzmannDistribution(atoms, temperature_K=300, rng=np.random.default_rng(0))
-    dyn = VelocityVerlet(atoms, timestep=timestep_fs * units.fs)
-    energies = []
-    dyn.attach(lambda: energies.append(atoms.get_total_energy()), interval=1)
-    dyn.run(int(round(duration_fs / timestep_fs)))
-    return float(np.ptp(energies))
-
-
 @pytest.mark.parametrize("nonlinearity", ["norm", "gate"])
 def test_nve_molecular_dynamics_conserves_energy(nonlinearity):
     """With smooth conservative forces, Verlet's energy error is O(dt^2): halving the step divides
     the spread of the total energy by 4. A kink or jump in the energy surface breaks this (the
     thesis' unit-vector norm nonlinearity gave a 1 eV spread, independent of the step)."""
-    calc = small_model(torch.float64, nonlinearity=nonlinearity).as_calculator()
-    coarse, fine = _nve_energy_spread(calc, 0.2), _nve_energy_spread(calc, 0.1)
-    print(f"{nonlinearity}: NVE total-energy spread over 20 fs: {coarse:.2e} eV (0.2 fs), {fine:.2e} eV (0.1 fs)")
+    nve = nve_step_scaling(small_model(torch.float64, nonlinearity=nonlinearity), ethanol())
+    print(f"{nonlinearity}: NVE total-energy spread over 20 fs: {nve}")
     kinetic = 1.5 * 9 * units.kB * 300  # ~0.35 eV
-    assert fine < 1e-3 * kinetic
-    assert 3.0 < coarse / fine < 5.0
+    assert nve["spread_half_dt"] < 1e-3 * kinetic
+    assert 3.0 < nve["ratio"] < 5.0
 
 
 def test_calculator_from_file_and_float32(tmp_path):

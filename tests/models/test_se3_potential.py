@@ -250,6 +250,8 @@ def test_bad_inputs_raise_clear_errors():
         model(graph, compute_stress=True)
     with pytest.raises(ValueError, match="empty structure"):
         model({keys.POSITIONS: torch.zeros(0, 3)})
+    with pytest.raises(ValueError, match=r"lacks the graph fields \['edge_index'"):
+        model({k: graph[k] for k in (keys.POSITIONS, keys.ATOMIC_NUMBERS, keys.CELL, keys.PBC, keys.EDGE_CELL_SHIFT)})
 
 
 @pytest.mark.parametrize(
@@ -289,3 +291,13 @@ def test_suite_catches_a_non_equivariant_model():
     # ...and a rotated graph really is a rotated structure (the harness itself is sound).
     rot = torch.tensor([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
     assert torch.allclose(transform_graph(graph, rot)[keys.POSITIONS], graph[keys.POSITIONS] @ rot.T)
+
+
+def test_plain_dict_input_matches_graph_input():
+    model = small_model(torch.float64)
+    graph = atoms_to_graph(water_box(), CUTOFF, dtype=torch.float64)
+    as_dict = {key: graph[key] for key in graph.keys()}
+    a, b = model(graph), model(as_dict)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
