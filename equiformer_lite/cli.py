@@ -1,4 +1,4 @@
-"""Command line: ``equiformer-lite audit`` runs the physics audit of a potential."""
+"""Command line: ``equiformer-lite train | evaluate | audit``."""
 
 from __future__ import annotations
 
@@ -45,9 +45,52 @@ def _audit(args: argparse.Namespace) -> int:
     return 0 if all(r.passed for r in rows) else 1
 
 
+def _train(args: argparse.Namespace) -> int:
+    from .train import load_config, train_from_config
+
+    config = load_config(args.config)
+    if args.output_dir:
+        config.output_dir = args.output_dir
+    if args.epochs:
+        config.training.epochs = args.epochs
+    results = train_from_config(config, resume=args.resume)
+    if results:
+        test = results["test"] or results["validation"]
+        print(f"\nfinished {results['epochs']} epochs; {results['counters']['clipped']} clipped and "
+              f"{results['counters']['skipped']} skipped steps; {results['train_structures_per_s']:.1f} structures/s")
+        print("test metrics: " + ", ".join(f"{k} {v:.4g}" for k, v in test.items()))
+        print(f"model, metrics, log and plots in {config.output_dir}/")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from .train import evaluate_model
+
+    metrics = evaluate_model(args.model, args.data, batch_size=args.batch_size, output=Path(args.output) if args.output else None,
+                             energy_key=args.energy_key, forces_key=args.forces_key, stress_key=args.stress_key)
+    for key, value in metrics.items():
+        print(f"{key:>24}  {value:.6g}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="equiformer-lite", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("train", help="train a potential (default: SE3Potential on the bundled GFN2-xTB data)")
+    p.add_argument("config", nargs="?", help="YAML run config (see configs/); default: the bundled default job")
+    p.add_argument("--output-dir", help="override output_dir")
+    p.add_argument("--epochs", type=int, help="override training.epochs")
+    p.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/last.pt")
+    p.set_defaults(func=_train)
+    p = sub.add_parser("evaluate", help="errors of a saved model on a data file")
+    p.add_argument("model", help="model file written by training (model.pt)")
+    p.add_argument("data", nargs="+", help="data files (or bundled:NAME)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--energy-key", default="energy")
+    p.add_argument("--forces-key", default="forces")
+    p.add_argument("--stress-key", default="stress")
+    p.add_argument("--output", help="directory for metrics.json and parity plots")
+    p.set_defaults(func=_evaluate)
     p = sub.add_parser("audit", help="check equivariance, forces, stress, periodicity and cutoff smoothness")
     p.add_argument("--model", help="model file written by save_model (default: a fresh SE3Potential)")
     p.add_argument("--structures", help=f"any file ASE reads (default: the bundled {DEFAULT_STRUCTURES})")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator, Optional, Union
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator, Optional, Union
 
 import torch
 
-__all__ = ["default_dtype", "parse_dtype"]
+__all__ = ["atomic_save", "default_dtype", "parse_dtype"]
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -41,3 +44,18 @@ def default_dtype(dtype: Union[str, torch.dtype]) -> Iterator[None]:
         yield
     finally:
         torch.set_default_dtype(previous)
+
+
+def atomic_save(obj: Any, path: Union[str, os.PathLike]) -> None:
+    """``torch.save`` to a temporary file in the same directory, then rename: a crash mid-write
+    never leaves a truncated file behind."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)

@@ -1,8 +1,11 @@
 """Data path: keys, neighbour lists, and ASE -> torch-geometric conversion."""
 
 from . import keys
+from .dataset import AtomicDataset, default_cache_dir, load_split_indices, split_indices
 from .graph import DEFAULT_MIN_DISTANCE, atoms_to_batch, atoms_to_graph, read_labels, validate_atoms
 from .neighborlist import neighbor_list
+from .readers import ReadSummary, read_structures, read_structures_with_summary, validate_structures
+from .statistics import DatasetStatistics, compute_statistics, fit_atomic_energies
 
 __all__ = [
     "keys",
@@ -12,4 +15,15 @@ __all__ = [
     "read_labels",
     "validate_atoms",
     "DEFAULT_MIN_DISTANCE",
+    "read_structures",
+    "read_structures_with_summary",
+    "validate_structures",
+    "ReadSummary",
+    "AtomicDataset",
+    "default_cache_dir",
+    "split_indices",
+    "load_split_indices",
+    "fit_atomic_energies",
+    "compute_statistics",
+    "DatasetStatistics",
 ]

@@ -15,7 +15,14 @@ from torch_geometric.data import Batch, Data
 from . import keys
 from .neighborlist import edge_vectors_numpy, neighbor_list
 
-__all__ = ["atoms_to_graph", "atoms_to_batch", "read_labels", "validate_atoms", "DEFAULT_MIN_DISTANCE"]
+__all__ = [
+    "atoms_to_graph",
+    "atoms_to_batch",
+    "pad_missing_stress",
+    "read_labels",
+    "validate_atoms",
+    "DEFAULT_MIN_DISTANCE",
+]
 
 DEFAULT_MIN_DISTANCE = 0.1  # Å; closer pairs are treated as overlapping atoms, an input error
 
@@ -179,3 +186,19 @@ def atoms_to_batch(structures: Iterable[Atoms] | Atoms, cutoff: float, **kwargs)
     if not graphs:
         raise ValueError("no structures given")
     return Batch.from_data_list(graphs)
+
+
+def pad_missing_stress(graphs: Sequence[Data]) -> None:
+    """Let structures with and without stress labels share batches (in place).
+
+    When some graphs carry a stress label and others (molecules, say) do not, the others get a
+    zero stress and every graph a ``stress_weight`` of 1 (real label) or 0 (padding), which the
+    loss and the metrics use as a mask. Does nothing when all or none carry stress.
+    """
+    has = [keys.STRESS in g for g in graphs]
+    if all(has) or not any(has):
+        return
+    for graph, real in zip(graphs, has):
+        if not real:
+            graph[keys.STRESS] = torch.zeros(1, 3, 3, dtype=graph[keys.POSITIONS].dtype)
+        graph[keys.STRESS_WEIGHT] = torch.tensor([1.0 if real else 0.0], dtype=graph[keys.POSITIONS].dtype)

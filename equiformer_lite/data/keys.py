@@ -22,6 +22,7 @@ ENERGY = "energy"  # [B] float, total energy, eV
 ATOMIC_ENERGIES = "atomic_energies"  # [N] float, per-atom energy contributions, eV
 FORCES = "forces"  # [N, 3] float, conservative forces -dE/dr, eV/Å
 STRESS = "stress"  # [B, 3, 3] float, (1/V) dE/d(strain), eV/Å³ (ASE sign: compressed -> negative)
+STRESS_WEIGHT = "stress_weight"  # [B] float, 1 where the stress label is real, 0 where it is padding
 VIRIAL = "virial"  # [B, 3, 3] float, -dE/d(strain), eV
 DIRECT_FORCES = "direct_forces"  # [N, 3] float, NON-conservative forces of an optional l=1 head, eV/Å
 

@@ -137,8 +137,8 @@ class AtomisticPotential(nn.Module):
         data : a :class:`torch_geometric.data.Data`/``Batch`` from :func:`atoms_to_graph`, or a
             dict with the same keys.
         compute_forces : forces by autograd (conservative).
-        compute_stress : ``None`` computes the stress when every structure is fully periodic;
-            ``True`` requires it.
+        compute_stress : ``None`` computes the stress when any structure is fully periodic
+            (rows of open structures in the batch are zero); ``True`` requires one.
 
         Returns
         -------
@@ -171,11 +171,11 @@ class AtomisticPotential(nn.Module):
                 f"smaller than the model's {self.cutoff} Å"
             )
 
-        periodic = bool(pbc.all())
+        periodic = pbc.all(dim=1)  # [B]
         if compute_stress is None:
-            compute_stress = periodic
-        if compute_stress and not periodic:
-            raise ValueError("stress needs every structure fully periodic (pbc all True)")
+            compute_stress = bool(periodic.any())
+        if compute_stress and not periodic.any():
+            raise ValueError("stress needs at least one fully periodic structure (pbc all True)")
 
         with torch.enable_grad():
             if compute_forces and not pos.requires_grad:
@@ -204,7 +204,9 @@ class AtomisticPotential(nn.Module):
                 if compute_forces:
                     out[keys.FORCES] = -grads[0]  # [N, 3]
                 if compute_stress:
-                    volume = torch.linalg.det(cell).abs()  # [B]
+                    # Stress is defined for periodic structures only; rows of open ones are zero.
+                    volume = torch.linalg.det(cell).abs().clamp_min(torch.finfo(cell.dtype).tiny)  # [B]
                     out[keys.VIRIAL] = -grads[-1]  # [B, 3, 3]
-                    out[keys.STRESS] = grads[-1] / volume[:, None, None]  # [B, 3, 3]
+                    stress = grads[-1] / volume[:, None, None]  # [B, 3, 3]
+                    out[keys.STRESS] = torch.where(periodic[:, None, None], stress, torch.zeros_like(stress))
         return out

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Union
 
 import torch
 
+from ..utils import atomic_save
 from .base import AtomisticPotential
 from .se3_potential import SE3Potential
 
@@ -42,15 +42,7 @@ def save_model(model: AtomisticPotential, path: Union[str, os.PathLike]) -> None
         "units": UNITS,
         "version": __version__,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    atomic_save(payload, path)
 
 
 def load_model(path: Union[str, os.PathLike], map_location: Union[str, torch.device] = "cpu") -> AtomisticPotential:

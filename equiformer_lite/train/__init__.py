@@ -1,0 +1,24 @@
+"""Training: losses, metrics, the robust training loop, configs and whole runs."""
+
+from .config import DataConfig, RunConfig, TrainingConfig, load_config
+from .losses import LOSSES, PotentialLoss, log_cosh
+from .metrics import MetricAccumulator
+from .run import BUNDLED_DATA, evaluate_model, resolve_data_paths, train_from_config
+from .trainer import Trainer, TrainingDiverged
+
+__all__ = [
+    "BUNDLED_DATA",
+    "DataConfig",
+    "LOSSES",
+    "MetricAccumulator",
+    "PotentialLoss",
+    "RunConfig",
+    "Trainer",
+    "TrainingConfig",
+    "TrainingDiverged",
+    "evaluate_model",
+    "load_config",
+    "log_cosh",
+    "resolve_data_paths",
+    "train_from_config",
+]

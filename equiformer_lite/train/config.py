@@ -1,0 +1,154 @@
+"""Run configuration: YAML files -> validated dataclasses. Unknown keys are errors."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import yaml
+
+__all__ = ["DataConfig", "TrainingConfig", "RunConfig", "load_config"]
+
+
+# GFN2-xTB (tblite 0.8.0) energies of isolated H, C and O atoms, eV (data_cards/ethanol_gfn2_md.md).
+GFN2_XTB_ATOM_ENERGIES = {"H": -10.707211, "C": -48.847445, "O": -102.571173}
+
+# The default job's model: small enough to train in minutes on 2 CPU cores.
+DEFAULT_MODEL = {"type": "se3", "cutoff": 5.0, "lmax": 2, "channels": 8, "num_heads": 2, "num_layers": 2}
+
+
+@dataclass
+class DataConfig:
+    """Where the structures come from and how labels are read.
+
+    ``path``: a file any reader of :mod:`equiformer_lite.data` handles, or ``bundled:NAME`` for a
+    data set shipped with the package. ``atomic_energies``: ``"fit"`` (least squares on
+    composition), a dict ``{symbol: eV}``, or ``None`` (zeros).
+    """
+
+    path: Union[str, list] = field(default_factory=lambda: ["bundled:ethanol", "bundled:water_box"])
+    format: Optional[str] = None
+    energy_key: str = "energy"
+    forces_key: str = "forces"
+    stress_key: str = "stress"
+    energy_unit: Optional[str] = None
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+    split_seed: int = 0
+    split_file: Optional[str] = None
+    max_structures: Optional[int] = 1200  # a random subset (seeded), for a job of minutes on 2 cores
+    # The default job's data are GFN2-xTB: its isolated-atom energies (data_cards/) are physical
+    # E0s, where a fit on two compositions for three elements would not be unique.
+    atomic_energies: Union[str, dict, None] = field(default_factory=lambda: dict(GFN2_XTB_ATOM_ENERGIES))
+    cache_dir: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.val_fraction < 1 and 0 <= self.test_fraction < 1 and self.val_fraction + self.test_fraction < 1):
+            raise ValueError(f"val_fraction ({self.val_fraction}) and test_fraction ({self.test_fraction}) must be in [0, 1) and sum below 1")
+        if isinstance(self.atomic_energies, str) and self.atomic_energies != "fit":
+            raise ValueError(f"data.atomic_energies must be 'fit', a dict of eV per element or null, got {self.atomic_energies!r}")
+        if self.max_structures is not None and self.max_structures < 1:
+            raise ValueError(f"data.max_structures must be >= 1, got {self.max_structures}")
+
+
+@dataclass
+class TrainingConfig:
+    """Optimisation. Loss weights multiply per-atom energy, force and stress terms."""
+
+    epochs: int = 20
+    batch_size: int = 8
+    lr: float = 5e-3
+    weight_decay: float = 0.0
+    scheduler: str = "onecycle"  # onecycle | cosine | plateau | constant
+    warmup_epochs: float = 1.0  # cosine only
+    min_lr_ratio: float = 1e-2  # final lr / lr for onecycle and cosine
+    plateau_factor: float = 0.5
+    plateau_patience: int = 5
+    loss: str = "mse"  # mse | huber | logcosh
+    loss_alpha: float = 0.1  # Huber delta / log-cosh scale
+    energy_weight: float = 1.0
+    forces_weight: float = 10.0
+    # Stresses are ~0.01 eV/Å³, forces ~1 eV/Å: a stress weight near 1e3 makes both terms count.
+    stress_weight: float = 1000.0
+    clip_grad_norm: Optional[float] = 10.0
+    ema_decay: Optional[float] = 0.99
+    max_consecutive_skips: int = 5
+    rollback_lr_factor: float = 0.5
+    max_rollbacks: int = 3
+    early_stopping_patience: Optional[int] = None
+    seed: int = 0
+    dtype: str = "float32"
+    num_threads: Optional[int] = None  # torch intra-op threads; None keeps torch's default
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        checks = [
+            ("epochs", self.epochs >= 1),
+            ("batch_size", self.batch_size >= 1),
+            ("lr", self.lr > 0),
+            ("weight_decay", self.weight_decay >= 0),
+            ("scheduler", self.scheduler in ("onecycle", "cosine", "plateau", "constant")),
+            ("loss", self.loss in ("mse", "huber", "logcosh")),
+            ("clip_grad_norm", self.clip_grad_norm is None or self.clip_grad_norm > 0),
+            ("ema_decay", self.ema_decay is None or 0 < self.ema_decay < 1),
+            ("max_consecutive_skips", self.max_consecutive_skips >= 1),
+            ("rollback_lr_factor", 0 < self.rollback_lr_factor < 1),
+            ("dtype", self.dtype in ("float32", "float64")),
+            ("num_threads", self.num_threads is None or self.num_threads >= 1),
+        ]
+        for name, ok in checks:
+            if not ok:
+                raise ValueError(f"training.{name} has an invalid value: {getattr(self, name)!r}")
+
+
+@dataclass
+class RunConfig:
+    """A whole run: ``model`` (keyword arguments of the model class named by ``model.type``),
+    ``data``, ``training`` and the output directory."""
+
+    model: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_MODEL))
+    data: DataConfig = field(default_factory=DataConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    output_dir: str = "runs/default"
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> "RunConfig":
+        raw = dict(raw or {})
+        unknown = set(raw) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown top-level config keys {sorted(unknown)}; allowed: model, data, training, output_dir")
+        model = dict(raw["model"]) if raw.get("model") else dict(DEFAULT_MODEL)
+        model.setdefault("type", "se3")
+        return cls(
+            model=model,
+            data=_section(DataConfig, raw.get("data"), "data"),
+            training=_section(TrainingConfig, raw.get("training"), "training"),
+            output_dir=str(raw.get("output_dir", "runs/default")),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _section(cls, raw: Optional[dict], name: str):
+    raw = dict(raw or {})
+    allowed = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(raw) - allowed
+    if unknown:
+        raise ValueError(f"unknown keys in '{name}': {sorted(unknown)}; allowed: {sorted(allowed)}")
+    return cls(**raw)
+
+
+def load_config(path: Union[str, Path, None]) -> RunConfig:
+    """Read a YAML run configuration (``None``: the defaults, i.e. the bundled default job)."""
+    if path is None:
+        return RunConfig()
+    try:
+        raw = yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as err:
+        raise ValueError(f"{path} is not valid YAML: {err}") from err
+    if raw is not None and not isinstance(raw, dict):
+        raise ValueError(f"{path} must hold a mapping of sections, got {type(raw).__name__}")
+    return RunConfig.from_dict(raw or {})

@@ -1,0 +1,214 @@
+"""A whole training run from a config: data, splits, reference energies, model, training, report."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import warnings
+from importlib import resources
+from pathlib import Path
+from typing import Any, Optional, Sequence, Union
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import yaml
+from torch_geometric.loader import DataLoader
+
+from ..data import keys
+from ..data.graph import pad_missing_stress
+from ..models import MODELS, load_model, save_model
+from .config import RunConfig
+from .metrics import MetricAccumulator
+from .plots import plot_learning_curve, plot_parity
+from .trainer import Trainer
+
+__all__ = ["BUNDLED_DATA", "resolve_data_paths", "train_from_config", "evaluate_model"]
+
+log = logging.getLogger(__name__)
+
+# Data sets shipped in equiformer_lite/resources (see data_cards/).
+BUNDLED_DATA = {
+    "ethanol": "ethanol_gfn2_md.extxyz.gz",
+    "water_box": "water_box_gfn2_md.extxyz.gz",
+}
+
+
+def resolve_data_paths(spec: Union[str, Sequence[str]]) -> list[Path]:
+    """``bundled:NAME`` -> the shipped file; anything else is a path. Accepts one or a list."""
+    specs = [spec] if isinstance(spec, str) else list(spec)
+    paths = []
+    for item in specs:
+        if item.startswith("bundled:"):
+            name = item.removeprefix("bundled:")
+            if name not in BUNDLED_DATA:
+                raise ValueError(f"unknown bundled data set '{name}', choose one of {sorted(BUNDLED_DATA)}")
+            paths.append(Path(str(resources.files("equiformer_lite") / "resources" / BUNDLED_DATA[name])))
+        else:
+            path = Path(item).expanduser()
+            if not path.exists():
+                raise FileNotFoundError(f"data file {path} does not exist")
+            paths.append(path)
+    return paths
+
+
+def _load_graphs(config: RunConfig, cutoff: float):
+    from ..data import AtomicDataset
+
+    d = config.data
+    datasets = [
+        AtomicDataset.from_file(
+            path, cutoff, format=d.format, energy_key=d.energy_key, forces_key=d.forces_key,
+            stress_key=d.stress_key, energy_unit=d.energy_unit, cache_dir=d.cache_dir,
+        )
+        for path in resolve_data_paths(d.path)
+    ]
+    dataset = datasets[0] if len(datasets) == 1 else AtomicDataset.concatenate(datasets)
+    if d.max_structures is not None and len(dataset) > d.max_structures:
+        keep = np.random.default_rng(d.split_seed).permutation(len(dataset))[: d.max_structures]
+        dataset = dataset.subset(np.sort(keep))
+    pad_missing_stress(dataset.graphs)
+    return dataset
+
+
+def _splits(config: RunConfig, n: int) -> dict[str, np.ndarray]:
+    from ..data import load_split_indices, split_indices
+
+    if config.data.split_file:
+        return load_split_indices(config.data.split_file, num_structures=n)
+    return split_indices(n, val_fraction=config.data.val_fraction, test_fraction=config.data.test_fraction, seed=config.data.split_seed)
+
+
+def _reference_energies(config: RunConfig, train_set, species: list[str]) -> dict[str, float]:
+    from ..data import fit_atomic_energies
+
+    given = config.data.atomic_energies
+    has_energy = len(train_set) > 0 and keys.ENERGY in train_set[0]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fitted = fit_atomic_energies(train_set, species) if has_energy else None
+    if isinstance(given, dict):
+        missing = sorted(set(species) - set(given))
+        if missing:
+            raise ValueError(f"data.atomic_energies gives no E0 for {missing} (species {species})")
+        if fitted is not None:
+            note = " (not unique: the compositions do not determine every element)" if caught else ""
+            print("reference energies E0 (eV): from the config " + _fmt(given) + "; least-squares fit would give " + _fmt(fitted) + note)
+        return {s: float(given[s]) for s in species}
+    for warning in caught:  # the fit is what will be used: pass its warnings on
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    if given == "fit" and fitted is not None:
+        print("reference energies E0 (eV), least-squares fit on the training set: " + _fmt(fitted))
+        return fitted
+    return {s: 0.0 for s in species}
+
+
+def _fmt(energies: dict[str, float]) -> str:
+    return ", ".join(f"{s} {e:.4f}" for s, e in energies.items())
+
+
+def setup_distributed() -> bool:
+    """Join the process group when launched by ``torchrun`` (gloo on CPU, NCCL on GPU)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
+        return dist.is_initialized()
+    dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+    return True
+
+
+def train_from_config(config: RunConfig, *, resume: bool = False) -> dict[str, Any]:
+    """Train the model a config describes; write the model, logs, metrics and plots.
+
+    Returns the final metrics (validation and test, of the EMA model with the best validation loss).
+    """
+    setup_distributed()
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    t = config.training
+    if t.num_threads is not None:
+        torch.set_num_threads(t.num_threads)
+    torch.manual_seed(t.seed)
+    np.random.seed(t.seed)
+    out = Path(config.output_dir)
+    model_config = dict(config.model)
+    model_type = model_config.pop("type")
+    if model_type not in MODELS:
+        raise ValueError(f"unknown model type '{model_type}', choose one of {sorted(MODELS)}")
+    cutoff = float(model_config.get("cutoff", 5.0))
+
+    dataset = _load_graphs(config, cutoff)
+    split = _splits(config, len(dataset))
+    train_set, val_set, test_set = (dataset.subset(split[k]) for k in ("train", "val", "test"))
+    species = model_config.pop("species", None) or sorted(dataset.species)
+    e0 = _reference_energies(config, train_set, species)
+    from ..data import compute_statistics
+
+    stats = compute_statistics(train_set, species, e0)
+    model = MODELS[model_type](
+        species=species, dtype=t.dtype, atomic_energies=e0, scale=stats.suggested_scale, shift=stats.suggested_shift, **model_config
+    )
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+        print(f"{len(train_set)} training, {len(val_set)} validation, {len(test_set)} test structures; "
+              f"{sum(p.numel() for p in model.parameters())} parameters; scale {stats.suggested_scale:.4g} eV")
+
+    trainer = Trainer(model, train_set, val_set, t, out, resume=resume)
+    history = trainer.fit()
+    if rank != 0:
+        return {}
+    best = trainer.load_best_model(out / "best.pt") if (out / "best.pt").exists() else trainer.eval_model
+    save_model(best, out / "model.pt")
+    results = {
+        "validation": trainer.evaluate(val_set, best) if len(val_set) else {},
+        "test": trainer.evaluate(test_set, best) if len(test_set) else {},
+        "counters": trainer.counters,
+        "epochs": trainer.epoch,
+        "train_structures_per_s": float(np.mean([row["train_structures_per_s"] for row in history])) if history else None,
+        "num_train": len(train_set),
+        "num_val": len(val_set),
+        "num_test": len(test_set),
+        "reference_energies": e0,
+    }
+    (out / "metrics.json").write_text(json.dumps(results, indent=2))
+    plot_learning_curve(trainer.history, out / "learning_curve.png")
+    parity_set = test_set if len(test_set) else val_set
+    if len(parity_set):
+        _parity_plots(best, parity_set, out, t.batch_size)
+    return results
+
+
+def _parity_plots(model, dataset, out: Path, batch_size: int) -> None:
+    energies_true, energies_pred, forces_true, forces_pred = [], [], [], []
+    model.eval()
+    for batch in DataLoader(dataset, batch_size=batch_size):
+        outputs = model(batch, compute_stress=False)
+        n = batch[keys.NUM_ATOMS].double()
+        if keys.ENERGY in batch:
+            energies_true.append((batch[keys.ENERGY].double() / n).numpy())
+            energies_pred.append((outputs[keys.ENERGY].detach().double() / n).numpy())
+        if keys.FORCES in batch:
+            forces_true.append(batch[keys.FORCES].double().numpy())
+            forces_pred.append(outputs[keys.FORCES].detach().double().numpy())
+    if energies_true:
+        plot_parity(np.concatenate(energies_true), np.concatenate(energies_pred), out / "parity_energy.png", quantity="energy per atom", unit="eV")
+    if forces_true:
+        plot_parity(np.concatenate(forces_true), np.concatenate(forces_pred), out / "parity_forces.png", quantity="force component", unit="eV/Å")
+
+
+def evaluate_model(model_path: Union[str, Path], data: Union[str, Sequence[str]], *, batch_size: int = 16, output: Optional[Path] = None, **data_kwargs) -> dict[str, float]:
+    """Metrics of a saved model on a data file (and parity plots into ``output`` if given)."""
+    from ..data import AtomicDataset
+
+    model = load_model(model_path)
+    datasets = [AtomicDataset.from_file(p, model.cutoff, **data_kwargs) for p in resolve_data_paths(data)]
+    dataset = datasets[0] if len(datasets) == 1 else AtomicDataset.concatenate(datasets)
+    pad_missing_stress(dataset.graphs)
+    metrics = MetricAccumulator()
+    for batch in DataLoader(dataset, batch_size=batch_size):
+        metrics.update(model(batch), batch)
+    result = metrics.compute()
+    if output is not None:
+        output.mkdir(parents=True, exist_ok=True)
+        _parity_plots(model, dataset, output, batch_size)
+        (output / "metrics.json").write_text(json.dumps(result, indent=2))
+    return result

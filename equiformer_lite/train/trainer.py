@@ -1,0 +1,326 @@
+"""The training loop: robust to NaNs and exploding gradients, resumable exactly, DDP-ready."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+import torch.distributed as dist
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.utils.data import DistributedSampler
+from torch_geometric.loader import DataLoader
+from tqdm.auto import tqdm
+
+from ..data import keys
+from .checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state
+from .config import TrainingConfig
+from .losses import PotentialLoss
+from .metrics import MetricAccumulator
+
+__all__ = ["Trainer", "TrainingDiverged"]
+
+log = logging.getLogger(__name__)
+
+
+class TrainingDiverged(RuntimeError):
+    """Training could not recover from non-finite losses or gradients."""
+
+
+class Trainer:
+    """Train a potential on energies, forces and stress.
+
+    - AdamW; one-cycle, cosine-with-warm-up, reduce-on-plateau or constant learning rate;
+    - gradient-norm clipping, with the norms and the number of clipped steps logged;
+    - an exponential moving average of the weights, used for validation and the saved model;
+    - a step whose loss or gradients are not finite is skipped (parameters untouched) and counted;
+      after ``max_consecutive_skips`` in a row, the model, optimiser, scheduler and EMA roll back to
+      the last good epoch and the learning rate is multiplied by ``rollback_lr_factor``; after
+      ``max_rollbacks`` the run stops with :class:`TrainingDiverged`;
+    - checkpoints ``last.pt`` and ``best.pt`` written atomically; :meth:`resume` restores model,
+      optimiser, scheduler, EMA, RNG states and epoch, so a resumed run reproduces an
+      uninterrupted one (the data order depends only on the seed and the epoch);
+    - early stopping on the validation loss;
+    - under ``torch.distributed`` (one process per rank, DDP): a distributed sampler, gradients
+      averaged across ranks, skip decisions agreed across ranks, and only rank 0 writes.
+    """
+
+    def __init__(self, model: torch.nn.Module, train_set, val_set, config: TrainingConfig, output_dir, *, resume: bool = False):
+        self.config = config
+        self.model = model
+        self.output_dir = Path(output_dir)
+        self.distributed = dist.is_available() and dist.is_initialized()
+        self.rank = dist.get_rank() if self.distributed else 0
+        self.world_size = dist.get_world_size() if self.distributed else 1
+        self.is_main = self.rank == 0
+        self.train_set, self.val_set = train_set, val_set
+        self.loss_fn = PotentialLoss(
+            config.loss,
+            energy_weight=config.energy_weight,
+            forces_weight=config.forces_weight,
+            stress_weight=config.stress_weight,
+            alpha=config.loss_alpha,
+        )
+        self.optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.sampler = DistributedSampler(
+            train_set, num_replicas=self.world_size, rank=self.rank, shuffle=True, seed=config.seed, drop_last=self.distributed
+        )
+        self.train_loader = DataLoader(train_set, batch_size=config.batch_size, sampler=self.sampler)
+        self.val_loader = DataLoader(val_set, batch_size=config.batch_size, shuffle=False)
+        self.steps_per_epoch = max(len(self.train_loader), 1)
+        self.scheduler = self._build_scheduler()
+        self.trained = torch.nn.parallel.DistributedDataParallel(model) if self.distributed else model
+        self.ema = (
+            AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
+            if config.ema_decay
+            else None
+        )
+        self.epoch = 0  # epochs completed
+        self.step = 0
+        self.lr_scale = 1.0  # lowered by rollbacks, applied on top of the schedule
+        self.best_val = math.inf
+        self.epochs_since_best = 0
+        self.counters = {"clipped": 0, "skipped": 0, "rollbacks": 0, "steps": 0}
+        self._consecutive_skips = 0
+        self.history: list[dict[str, float]] = []
+        self._good_state: Optional[dict[str, Any]] = None
+        if resume:
+            self.resume(self.output_dir / "last.pt")
+
+    # --- schedule ---------------------------------------------------------------------------------
+    def _build_scheduler(self):
+        c, total = self.config, self.config.epochs * self.steps_per_epoch
+        if c.scheduler == "onecycle":
+            # As in the JAT thesis: up for 45% of the steps, down for 45%, then annealing to the final lr.
+            # Starts and turns at lr/10, ends at lr * min_lr_ratio (never above lr/10).
+            return torch.optim.lr_scheduler.OneCycleLR(
+                self.optimizer, max_lr=c.lr, total_steps=max(total, 2), pct_start=0.45, anneal_strategy="linear",
+                div_factor=10.0, final_div_factor=max(1.0, 0.1 / c.min_lr_ratio), three_phase=True,
+            )
+        if c.scheduler == "cosine":
+            warmup = max(int(c.warmup_epochs * self.steps_per_epoch), 1)
+
+            def factor(step: int) -> float:
+                if step < warmup:
+                    return (step + 1) / warmup
+                progress = min((step - warmup) / max(total - warmup, 1), 1.0)
+                return c.min_lr_ratio + (1 - c.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+            return torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
+        if c.scheduler == "plateau":
+            return torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, factor=c.plateau_factor, patience=c.plateau_patience)
+        return torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda step: 1.0)
+
+    @property
+    def per_step_schedule(self) -> bool:
+        return not isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+
+    def _apply_lr_scale(self) -> None:
+        # The per-step schedules compute the lr in closed form each step, so a rollback's reduction
+        # is re-applied on top of it; reduce-on-plateau is multiplicative and is scaled once instead.
+        if self.per_step_schedule and self.lr_scale != 1.0:
+            for group in self.optimizer.param_groups:
+                group["lr"] *= self.lr_scale
+
+    @property
+    def lr(self) -> float:
+        return self.optimizer.param_groups[0]["lr"]
+
+    # --- one step ---------------------------------------------------------------------------------
+    def _all_ranks_agree(self, ok: bool) -> bool:
+        if not self.distributed:
+            return ok
+        flag = torch.tensor([1.0 if ok else 0.0])
+        dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+        return bool(flag.item() > 0)
+
+    def train_step(self, batch) -> Optional[dict[str, float]]:
+        """One optimiser step; returns the loss terms, or ``None`` if the step was skipped."""
+        self.trained.train()
+        outputs = self.trained(batch)
+        loss, terms = self.loss_fn(outputs, batch)
+        self.counters["steps"] += 1
+        self.optimizer.zero_grad(set_to_none=True)
+        if not self._all_ranks_agree(bool(torch.isfinite(loss))):
+            return self._skip()
+        loss.backward()
+        max_norm = self.config.clip_grad_norm if self.config.clip_grad_norm else math.inf
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm))
+        if not self._all_ranks_agree(math.isfinite(grad_norm)):
+            self.optimizer.zero_grad(set_to_none=True)
+            return self._skip()
+        if grad_norm > max_norm:
+            self.counters["clipped"] += 1
+        self.optimizer.step()
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
+        if self.per_step_schedule:
+            self.scheduler.step()
+            self._apply_lr_scale()
+        self.step += 1
+        self._consecutive_skips = 0
+        return {"loss": float(loss.detach()), "grad_norm": grad_norm, **terms}
+
+    def _skip(self) -> None:
+        self.counters["skipped"] += 1
+        self._consecutive_skips += 1
+        log.warning("skipped a step with a non-finite loss or gradient (%d in a row)", self._consecutive_skips)
+        if self._consecutive_skips >= self.config.max_consecutive_skips:
+            self._rollback()
+        return None
+
+    def _rollback(self) -> None:
+        self.counters["rollbacks"] += 1
+        if self.counters["rollbacks"] > self.config.max_rollbacks:
+            raise TrainingDiverged(
+                f"{self.config.max_consecutive_skips} consecutive non-finite steps after {self.config.max_rollbacks} "
+                f"rollbacks (lr now {self.lr:.3g}): check the data for NaN/huge labels, lower the learning rate "
+                "or tighten clip_grad_norm"
+            )
+        if self._good_state is not None:
+            self._load_training_state(self._good_state)
+        self.lr_scale *= self.config.rollback_lr_factor
+        for group in self.optimizer.param_groups:
+            group["lr"] *= self.config.rollback_lr_factor
+        self._consecutive_skips = 0
+        log.warning("rolled back to the last good state; learning rate x%g (now %.3g)", self.config.rollback_lr_factor, self.lr)
+
+    # --- epochs -----------------------------------------------------------------------------------
+    def train_epoch(self) -> dict[str, float]:
+        self.sampler.set_epoch(self.epoch)
+        totals: dict[str, float] = {}
+        count, start, structures, norms = 0, time.perf_counter(), 0, []
+        bar = tqdm(self.train_loader, desc=f"epoch {self.epoch + 1}/{self.config.epochs}", leave=False,
+                   disable=not (self.config.progress and self.is_main))
+        for batch in bar:
+            result = self.train_step(batch)
+            structures += int(batch[keys.NUM_ATOMS].numel())
+            if result is None:
+                continue
+            norms.append(result["grad_norm"])
+            count += 1
+            for k, v in result.items():
+                totals[k] = totals.get(k, 0.0) + v
+            bar.set_postfix(loss=f"{result['loss']:.4g}", lr=f"{self.lr:.2g}")
+        elapsed = time.perf_counter() - start
+        summary = {f"train_{k}": v / max(count, 1) for k, v in totals.items() if k != "grad_norm"}
+        summary.update({
+            "grad_norm_mean": sum(norms) / max(len(norms), 1),
+            "grad_norm_max": max(norms, default=0.0),
+            "train_structures_per_s": structures * self.world_size / elapsed,
+            "epoch_time_s": elapsed,
+        })
+        return summary
+
+    @torch.no_grad()
+    def evaluate(self, dataset_or_loader, model: Optional[torch.nn.Module] = None) -> dict[str, float]:
+        """Loss and metrics of ``model`` (default: the EMA model) over a data set."""
+        model = model or self.eval_model
+        model.eval()
+        loader = dataset_or_loader if isinstance(dataset_or_loader, DataLoader) else DataLoader(dataset_or_loader, batch_size=self.config.batch_size)
+        metrics, loss_sum, n = MetricAccumulator(), 0.0, 0
+        for batch in loader:
+            outputs = model(batch)
+            loss, _ = self.loss_fn(outputs, batch)
+            loss_sum += float(loss) * batch[keys.NUM_ATOMS].numel()
+            n += batch[keys.NUM_ATOMS].numel()
+            metrics.update(outputs, batch)
+        return {"loss": loss_sum / max(n, 1), **metrics.compute()}
+
+    @property
+    def eval_model(self) -> torch.nn.Module:
+        return self.ema.module if self.ema is not None else self.model
+
+    def fit(self, until_epoch: Optional[int] = None) -> list[dict[str, float]]:
+        """Train until ``epochs`` (or early stopping, or ``until_epoch`` for a time-boxed job that a
+        later :meth:`resume` continues); returns the per-epoch history."""
+        self._good_state = self._training_state()
+        last = self.config.epochs if until_epoch is None else min(until_epoch, self.config.epochs)
+        while self.epoch < last:
+            row = {"epoch": self.epoch + 1, "lr": self.lr}
+            row.update(self.train_epoch())
+            val = self.evaluate(self.val_loader) if len(self.val_set) else {"loss": row.get("train_loss", math.nan)}
+            row.update({f"val_{k}": v for k, v in val.items()})
+            row.update({k: float(v) for k, v in self.counters.items()})
+            self.epoch += 1
+            if not self.per_step_schedule:
+                self.scheduler.step(val["loss"])
+            improved = val["loss"] < self.best_val
+            if improved:
+                self.best_val, self.epochs_since_best = val["loss"], 0
+            else:
+                self.epochs_since_best += 1
+            self.history.append(row)
+            self._good_state = self._training_state()
+            if self.is_main:
+                self._write_log(row)
+                atomic_save(self._good_state, self.output_dir / "last.pt")
+                if improved:
+                    atomic_save(self._good_state, self.output_dir / "best.pt")
+            patience = self.config.early_stopping_patience
+            if patience is not None and self.epochs_since_best >= patience:
+                log.info("early stopping after %d epochs without improvement", patience)
+                break
+        return self.history
+
+    # --- state ------------------------------------------------------------------------------------
+    def _training_state(self) -> dict[str, Any]:
+        return copy.deepcopy({
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "epoch": self.epoch,
+            "step": self.step,
+            "lr_scale": self.lr_scale,
+            "best_val": self.best_val,
+            "epochs_since_best": self.epochs_since_best,
+            "counters": dict(self.counters),
+            "history": list(self.history),
+            "rng": rng_state(),
+        })
+
+    def _load_training_state(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if self.ema is not None and state["ema"] is not None:
+            self.ema.load_state_dict(state["ema"])
+
+    def load_best_model(self, path) -> torch.nn.Module:
+        """The evaluation (EMA) model with the weights of the checkpoint at ``path``."""
+        state = load_checkpoint(path)
+        model = copy.deepcopy(self.eval_model)
+        if self.ema is not None and state["ema"] is not None:
+            ema = AveragedModel(copy.deepcopy(self.model), use_buffers=True)
+            ema.load_state_dict(state["ema"])
+            model = ema.module
+        else:
+            model.load_state_dict(state["model"])
+        return model.eval()
+
+    def resume(self, path) -> None:
+        """Continue from a checkpoint written by :meth:`fit`."""
+        state = load_checkpoint(path)
+        self._load_training_state(state)
+        self.epoch, self.step, self.lr_scale = state["epoch"], state["step"], state["lr_scale"]
+        self.best_val, self.epochs_since_best = state["best_val"], state["epochs_since_best"]
+        self.counters.update(state["counters"])
+        self.history = list(state["history"])
+        set_rng_state(state["rng"])
+        log.info("resumed from %s at epoch %d", path, self.epoch)
+
+    def _write_log(self, row: dict[str, float]) -> None:
+        path = self.output_dir / "log.csv"
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        new = not path.exists() or self.epoch == 1
+        with open(path, "w" if new else "a", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(row), extrasaction="ignore")
+            if new:
+                writer.writeheader()
+            writer.writerow(row)

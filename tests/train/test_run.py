@@ -1,0 +1,133 @@
+"""Whole runs through the config and the CLI, on small EMT-labelled files (open and periodic)."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from ase import Atoms
+from ase.build import molecule
+from ase.calculators.emt import EMT
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.io import write
+
+from equiformer_lite import load_model
+from equiformer_lite.cli import main
+from equiformer_lite.train import RunConfig, load_config, train_from_config
+from tests.train.conftest import emt_frames
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+def _periodic_frames(n, seed=0):
+    rng = np.random.default_rng(seed)
+    frames = []
+    for _ in range(n):
+        box = Atoms(cell=[[4.2, 0, 0], [0.4, 4.0, 0], [0.2, 0.3, 4.4]], pbc=True)
+        for centre in ([1.0, 1.0, 1.0], [3.0, 2.8, 3.2]):
+            water = molecule("H2O")
+            water.translate(np.array(centre) - water.get_center_of_mass())
+            box += water
+        box.positions += rng.normal(scale=0.05, size=box.positions.shape)
+        box.calc = EMT()
+        labels = dict(energy=box.get_potential_energy(), forces=box.get_forces(), stress=box.get_stress())
+        box.calc = SinglePointCalculator(box, **labels)
+        frames.append(box)
+    return frames
+
+
+@pytest.fixture(scope="module")
+def data_files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("data")
+    write(folder / "molecules.extxyz", emt_frames(20, seed=1))
+    write(folder / "boxes.extxyz", _periodic_frames(10))
+    return folder
+
+
+def _config(data_files, tmp_path, **training):
+    return RunConfig.from_dict({
+        "model": {"type": "se3", "cutoff": 3.5, "lmax": 1, "channels": 4, "num_heads": 2, "num_layers": 1, "num_basis": 4, "radial_hidden": 8},
+        "data": {"path": [str(data_files / "molecules.extxyz"), str(data_files / "boxes.extxyz")], "cache_dir": str(tmp_path / "cache"), "atomic_energies": "fit"},
+        "training": {"epochs": 2, "batch_size": 4, "lr": 5e-3, "progress": False, **training},
+        "output_dir": str(tmp_path / "run"),
+    })
+
+
+def test_a_run_writes_model_metrics_log_and_plots(data_files, tmp_path, capsys):
+    results = train_from_config(_config(data_files, tmp_path))
+    out = tmp_path / "run"
+    printed = capsys.readouterr().out
+    assert "reference energies E0 (eV), least-squares fit" in printed
+    for name in ("model.pt", "metrics.json", "log.csv", "config.yaml", "last.pt", "best.pt",
+                 "learning_curve.png", "parity_energy.png", "parity_forces.png"):
+        assert (out / name).exists(), name
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["num_train"] + metrics["num_val"] + metrics["num_test"] == 30
+    for key in ("energy_per_atom_mae", "energy_rmse", "forces_mae", "forces_rmse"):
+        assert np.isfinite(metrics["test"][key])
+    assert results["counters"]["skipped"] == 0
+    # The saved model is ready to use: an ASE calculator on a periodic cell gives stress.
+    model = load_model(out / "model.pt")
+    atoms = _periodic_frames(1, seed=9)[0]
+    atoms.calc = model.as_calculator()
+    assert np.isfinite(atoms.get_stress()).all()
+    assert model.config["species"] == ["C", "H", "O"]
+
+
+def test_resume_from_the_cli(data_files, tmp_path):
+    config = _config(data_files, tmp_path, epochs=3)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config.to_dict()))
+    assert main(["train", str(path), "--epochs", "3"]) == 0
+    log = (tmp_path / "run" / "log.csv").read_text().splitlines()
+    assert len(log) == 1 + 3
+    assert main(["evaluate", str(tmp_path / "run" / "model.pt"), str(data_files / "boxes.extxyz")]) == 0
+
+
+def test_every_bundled_config_loads_and_builds_its_model():
+    from equiformer_lite.models import MODELS
+
+    paths = sorted(CONFIGS.glob("*.yaml"))
+    assert paths
+    for path in paths:
+        config = load_config(path)
+        kwargs = {k: v for k, v in config.model.items() if k != "type"}
+        MODELS[config.model["type"]](species=["H", "C", "O"], **kwargs)
+
+
+def test_default_job_config_file_matches_the_builtin_defaults():
+    """`equiformer-lite train` (no file) and `equiformer-lite train configs/se3.yaml` are the same job."""
+    assert load_config(CONFIGS / "se3.yaml").to_dict() == RunConfig().to_dict()
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ({"trainer": {}}, "unknown top-level config keys"),
+        ({"training": {"epoch": 3}}, r"unknown keys in 'training': \['epoch'\]"),
+        ({"training": {"lr": -1}}, "training.lr"),
+        ({"data": {"val_fraction": 0.6, "test_fraction": 0.5}}, "sum below 1"),
+        ({"data": {"atomic_energies": "average"}}, "data.atomic_energies"),
+    ],
+)
+def test_config_errors_name_the_bad_value(raw, message):
+    with pytest.raises(ValueError, match=message):
+        RunConfig.from_dict(raw)
+
+
+def test_unknown_bundled_data_and_missing_files(tmp_path):
+    from equiformer_lite.train import resolve_data_paths
+
+    with pytest.raises(ValueError, match="unknown bundled data set"):
+        resolve_data_paths("bundled:nope")
+    with pytest.raises(FileNotFoundError):
+        resolve_data_paths(str(tmp_path / "missing.extxyz"))
+
+
+def test_reference_energies_from_the_config_must_cover_every_element(data_files, tmp_path):
+    config = _config(data_files, tmp_path)
+    config.data.atomic_energies = {"H": -1.0, "O": -2.0}
+    with pytest.raises(ValueError, match=r"no E0 for \['C'\]"):
+        train_from_config(config)
