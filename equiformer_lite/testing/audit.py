@@ -106,7 +106,7 @@ def format_audit(rows: list[AuditRow], title: Optional[str] = None) -> str:
     lines = [title] if title else []
     lines.append(f"{'structure':<{width}}  {'check':<{check_width}}  {'error':>10}  {'bound':>8}  result")
     for r in rows:
-        lines.append(f"{r.structure:<{width}}  {r.check:<{check_width}}  {r.error:10.2e}  {r.bound:8.0e}  {'pass' if r.passed else 'FAIL'}")
+        lines.append(f"{r.structure:<{width}}  {r.check:<{check_width}}  {r.error:10.2e}  {r.bound:8.2g}  {'pass' if r.passed else 'FAIL'}")
     failed = sum(not r.passed for r in rows)
     lines.append(f"{len(rows) - failed} passed, {failed} failed")
     return "\n".join(lines)

@@ -42,6 +42,7 @@ class Trainer:
       after ``max_consecutive_skips`` in a row, the model, optimiser, scheduler and EMA roll back to
       the last good epoch and the learning rate is multiplied by ``rollback_lr_factor``; after
       ``max_rollbacks`` the run stops with :class:`TrainingDiverged`;
+    - a CSV log (and TensorBoard scalars when TensorBoard is installed);
     - checkpoints ``last.pt`` and ``best.pt`` written atomically; :meth:`resume` restores model,
       optimiser, scheduler, EMA, RNG states and epoch, so a resumed run reproduces an
       uninterrupted one (the data order depends only on the seed and the epoch);
@@ -315,7 +316,24 @@ class Trainer:
         set_rng_state(state["rng"])
         log.info("resumed from %s at epoch %d", path, self.epoch)
 
+    def _tensorboard(self):
+        """A TensorBoard writer into ``output_dir/tensorboard`` when TensorBoard is installed, else None."""
+        if not hasattr(self, "_tb_writer"):
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:  # tensorboard is optional
+                self._tb_writer = None
+            else:
+                self._tb_writer = SummaryWriter(log_dir=str(self.output_dir / "tensorboard"))
+        return self._tb_writer
+
     def _write_log(self, row: dict[str, float]) -> None:
+        writer = self._tensorboard()
+        if writer is not None:
+            for key, value in row.items():
+                if key != "epoch":
+                    writer.add_scalar(key, value, int(row["epoch"]))
+            writer.flush()
         path = self.output_dir / "log.csv"
         self.output_dir.mkdir(parents=True, exist_ok=True)
         new = not path.exists() or self.epoch == 1
