@@ -45,6 +45,8 @@ class AttentiveSelfInteraction(nn.Module):
             sl, mul_in = in_slices[ir]
             num_pairs = mul_in * (mul_in + 1) // 2
             mlps.append(FullyConnectedNet([num_pairs, hidden, mul_out * mul_in], nn.functional.silu))
+            # Upper-triangle pairs of the symmetric Gram matrix, computed once (not per forward).
+            self.register_buffer(f"_pairs_{len(self.paths)}", torch.triu_indices(mul_in, mul_in), persistent=False)
             self.out_blocks.append(len(self.paths))
             self.paths.append((sl, mul_in, mul_out, ir.dim))
         self.mlps = nn.ModuleList(mlps)
@@ -59,7 +61,7 @@ class AttentiveSelfInteraction(nn.Module):
             mlp = self.mlps[path]
             f = x[:, sl].reshape(-1, mul_in, dim)  # [N, c, 2l+1]
             gram = torch.einsum("ncm,ndm->ncd", f, f) / dim  # [N, c, c], invariant
-            iu = torch.triu_indices(mul_in, mul_in, device=x.device)
+            iu = getattr(self, f"_pairs_{path}")  # [2, c(c+1)/2]
             w = mlp(gram[:, iu[0], iu[1]]).reshape(-1, mul_out, mul_in)  # [N, c', c]
             blocks.append(torch.einsum("noc,ncm->nom", w, f).reshape(-1, mul_out * dim))
         return torch.cat(blocks, dim=-1)  # [N, irreps_out.dim]

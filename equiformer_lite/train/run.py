@@ -17,7 +17,6 @@ import yaml
 from torch_geometric.loader import DataLoader
 
 from ..data import keys
-from ..data.graph import pad_missing_stress
 from ..models import MODELS, load_model, save_model
 from .config import RunConfig
 from .metrics import MetricAccumulator
@@ -68,8 +67,7 @@ def _load_graphs(config: RunConfig, cutoff: float):
     if d.max_structures is not None and len(dataset) > d.max_structures:
         keep = np.random.default_rng(d.split_seed).permutation(len(dataset))[: d.max_structures]
         dataset = dataset.subset(np.sort(keep))
-    pad_missing_stress(dataset.graphs)
-    return dataset
+    return dataset  # stress labels of mixed data are already padded by AtomicDataset
 
 
 def _splits(config: RunConfig, n: int) -> dict[str, np.ndarray]:
@@ -202,7 +200,6 @@ def evaluate_model(model_path: Union[str, Path], data: Union[str, Sequence[str]]
     model = load_model(model_path)
     datasets = [AtomicDataset.from_file(p, model.cutoff, **data_kwargs) for p in resolve_data_paths(data)]
     dataset = datasets[0] if len(datasets) == 1 else AtomicDataset.concatenate(datasets)
-    pad_missing_stress(dataset.graphs)
     metrics = MetricAccumulator()
     for batch in DataLoader(dataset, batch_size=batch_size):
         metrics.update(model(batch), batch)

@@ -84,9 +84,13 @@ def test_permutation_equivariance(dtype):
         assert all(v < eq_bound(dtype, k) for k, v in errors.items()), errors
 
 
+VARIANTS = {"norm+linear": {}, "gate": dict(nonlinearity="gate"), "attentive-SI": dict(self_interaction="attentive")}
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
 @pytest.mark.parametrize("structure", [ethanol, water_box])
-def test_forces_match_finite_differences(structure):
-    model = small_model(torch.float64)
+def test_forces_match_finite_differences(structure, variant):
+    model = small_model(torch.float64, **VARIANTS[variant])
     analytic, numeric = finite_difference_forces(model, structure())
     assert np.abs(analytic).max() > 1e-3  # the forces are not trivially zero
     # Five-point differences with h = 1e-4 Å converge as h^4 to ~3e-11 on a smooth model.
@@ -118,8 +122,9 @@ def test_stress_sign_follows_ase_convention():
     assert -torch.trace(stress).item() / 3 == pytest.approx(pressure_fd, rel=1e-3)  # a sign flip: -100%
 
 
-def test_energy_and_forces_are_continuous_across_the_cutoff():
-    jumps = cutoff_crossing(small_model(torch.float64), eps=1e-7)
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_energy_and_forces_are_continuous_across_the_cutoff(variant):
+    jumps = cutoff_crossing(small_model(torch.float64, **VARIANTS[variant]), eps=1e-7)
     print(f"cutoff crossing: {jumps}")
     assert jumps["energy_jump"] < 1e-9 and jumps["force_jump"] < 1e-7
 
