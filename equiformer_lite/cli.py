@@ -12,7 +12,7 @@ from typing import Optional, Sequence
 import torch
 from ase.io import read
 
-from .models import SE3Potential, load_model
+from .models import MODELS, build_model, load_model
 from .testing.audit import audit, format_audit, rows_as_dicts
 
 DEFAULT_STRUCTURES = "audit_structures.extxyz"
@@ -35,8 +35,8 @@ def _audit(args: argparse.Namespace) -> int:
     else:
         torch.manual_seed(args.seed)
         species = sorted({s for atoms in structures for s in atoms.get_chemical_symbols()})
-        model = SE3Potential(species, cutoff=args.cutoff, dtype=dtype)
-        source = f"a freshly initialised SE3Potential (species {species}, cutoff {args.cutoff} Å, seed {args.seed})"
+        model = build_model(args.model_type, species=species, cutoff=args.cutoff, dtype=dtype)
+        source = f"a freshly initialised {type(model).__name__} (species {species}, cutoff {args.cutoff} Å, seed {args.seed})"
     rows = audit(model, structures, n_trials=args.trials, seed=args.seed)
     print(format_audit(rows, title=f"Physics audit of {source}\non {len(structures)} structures from {path}, {args.dtype}"))
     if args.output:
@@ -92,7 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", help="directory for metrics.json and parity plots")
     p.set_defaults(func=_evaluate)
     p = sub.add_parser("audit", help="check equivariance, forces, stress, periodicity and cutoff smoothness")
-    p.add_argument("--model", help="model file written by save_model (default: a fresh SE3Potential)")
+    p.add_argument("--model", help="model file written by save_model (default: a fresh model of --model-type)")
+    p.add_argument("--model-type", choices=sorted(MODELS), default="se3", help="type of the fresh model")
     p.add_argument("--structures", help=f"any file ASE reads (default: the bundled {DEFAULT_STRUCTURES})")
     p.add_argument("--dtype", choices=["float64", "float32"], default="float64")
     p.add_argument("--cutoff", type=float, default=5.0, help="cutoff of the fresh model, Å")

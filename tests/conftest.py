@@ -8,7 +8,8 @@ import torch
 from ase import Atoms
 from ase.build import bulk, molecule
 
-from equiformer_lite import SE3Potential
+from equiformer_lite import GATv2Potential, SE3Potential
+from equiformer_lite.models import AtomisticPotential
 
 SPECIES = ["H", "C", "O"]
 CUTOFF = 4.0
@@ -38,6 +39,26 @@ def small_model(dtype: torch.dtype = torch.float64, seed: int = 0, **overrides) 
     model.scale_shift.scale.fill_(1.7)
     model.scale_shift.shift.fill_(-0.3)
     return model.eval()
+
+
+def small_gatv2(dtype: torch.dtype = torch.float64, seed: int = 0, **overrides) -> GATv2Potential:
+    """A small GATv2Potential (the thesis' architecture at width 8): every code path, fast."""
+    torch.manual_seed(seed)
+    config = dict(cutoff=CUTOFF, channels=8, num_heads=2, num_layers=2, readout_widths=[16, 8])
+    config.update(overrides)
+    species = config.pop("species", SPECIES)
+    model = GATv2Potential(species, dtype=dtype, **config)
+    model.scale_shift.scale.fill_(1.7)
+    model.scale_shift.shift.fill_(-0.3)
+    return model.eval()
+
+
+SMALL_MODELS = {"se3": small_model, "gatv2": small_gatv2}
+
+
+def small_potential(kind: str, dtype: torch.dtype = torch.float64, **overrides) -> AtomisticPotential:
+    """A small model of a registered kind (``"se3"``, ``"gatv2"``)."""
+    return SMALL_MODELS[kind](dtype, **overrides)
 
 
 @pytest.fixture(params=[torch.float64, torch.float32], ids=["float64", "float32"])

@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 
 PathLike = Union[str, Path]
 CACHE_DIR_ENV = "EQUIFORMER_CACHE_DIR"
-CACHE_FORMAT_VERSION = 1  # bump when the graphs or the cache layout change
+CACHE_FORMAT_VERSION = 2  # bump when the graphs or the cache layout change (2: per-atom energies)
 SPLITS = ("train", "val", "test")
 
 
@@ -62,7 +62,8 @@ class AtomicDataset(Dataset):
     Each item is the graph of one structure as built by
     :func:`~equiformer_lite.data.atoms_to_graph`: positions, cell, neighbour list at
     :attr:`cutoff`, and the labels ``energy [1]`` (eV), ``forces [N, 3]`` (eV/Å),
-    ``stress [1, 3, 3]`` (eV/Å³) when present. Graphs are stored in float64; the model casts.
+    ``stress [1, 3, 3]`` (eV/Å³) and ``atomic_energies [N]`` (eV, from ASE's per-atom
+    ``energies``) when present. Graphs are stored in float64; the model casts.
     Every graph has the same fields: when only some structures have a stress label (molecules
     next to crystals), the others get a zero stress and all a ``stress_weight`` of 1 or 0
     (:func:`~equiformer_lite.data.graph.pad_missing_stress`), for the loss to mask.

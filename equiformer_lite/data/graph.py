@@ -69,12 +69,18 @@ def read_labels(
     energy_key: str = "energy",
     forces_key: str = "forces",
     stress_key: str = "stress",
+    atomic_energies_key: Optional[str] = "energies",
 ) -> dict[str, np.ndarray]:
-    """Read and validate energy (eV), forces (eV/Å) and stress (eV/Å³) labels when present.
+    """Read and validate energy (eV), forces (eV/Å), stress (eV/Å³) and per-atom energy (eV) labels.
 
     Labels are looked up under the given keys in ``atoms.info``, ``atoms.arrays`` and a
     single-point calculator's results. A label that is present but malformed raises
     :class:`ValueError`; a missing label is simply absent from the returned dict.
+
+    Per-atom energies (ASE's ``energies``: ``atoms.arrays["energies"]`` or a single-point
+    calculator's ``energies``; ``atomic_energies_key=None`` skips them) are returned under
+    :data:`keys.ATOMIC_ENERGIES` with shape ``[N]``. With a total energy present they must sum
+    to it within 1e-6 relative (to the larger of ``|E|`` and ``sum_i |E_i|``).
     """
     n = len(atoms)
     labels: dict[str, np.ndarray] = {}
@@ -104,9 +110,25 @@ def read_labels(
         if not atoms.pbc.all():
             raise ValueError(f"a stress label needs a fully periodic cell, got pbc={atoms.pbc.tolist()}")
         labels[keys.STRESS] = stress[None]
+    atomic = _label_source(atoms, atomic_energies_key) if atomic_energies_key is not None else None
+    if atomic is not None:
+        atomic = np.asarray(atomic, dtype=np.float64)
+        if atomic.shape != (n,):
+            raise ValueError(
+                f"per-atom energies label '{atomic_energies_key}' must have shape ({n},), got {atomic.shape}"
+            )
+        labels[keys.ATOMIC_ENERGIES] = atomic
     for key, value in labels.items():
         if not np.isfinite(value).all():
             raise ValueError(f"label '{key}' contains NaN or inf values")
+    if keys.ATOMIC_ENERGIES in labels and keys.ENERGY in labels:
+        total, summed = float(labels[keys.ENERGY][0]), float(labels[keys.ATOMIC_ENERGIES].sum())
+        scale = max(abs(total), float(np.abs(labels[keys.ATOMIC_ENERGIES]).sum()))
+        if abs(summed - total) > 1e-6 * scale:
+            raise ValueError(
+                f"per-atom energies '{atomic_energies_key}' sum to {summed:.10g} but the total energy "
+                f"'{energy_key}' is {total:.10g} (difference {summed - total:.3g}, more than 1e-6 relative)"
+            )
     return labels
 
 
@@ -119,6 +141,7 @@ def atoms_to_graph(
     energy_key: str = "energy",
     forces_key: str = "forces",
     stress_key: str = "stress",
+    atomic_energies_key: Optional[str] = "energies",
     min_distance: float = DEFAULT_MIN_DISTANCE,
 ) -> Data:
     """Build the atomic graph of one structure: positions, cell, neighbour list and labels.
@@ -128,7 +151,7 @@ def atoms_to_graph(
     atoms : the structure. Positions outside the cell are fine; periodic directions need a cell.
     cutoff : neighbour-list radius, Å. Must be at least the cutoff of the model it feeds.
     dtype : float dtype of positions, cell and labels (default: torch's default dtype).
-    with_labels : read energy/forces/stress labels (see :func:`read_labels`).
+    with_labels : read energy/forces/stress/per-atom energy labels (see :func:`read_labels`).
     min_distance : pairs closer than this (Å) are rejected as overlapping atoms.
 
     Returns
@@ -172,7 +195,13 @@ def atoms_to_graph(
         }
     )
     if with_labels:
-        labels = read_labels(atoms, energy_key=energy_key, forces_key=forces_key, stress_key=stress_key)
+        labels = read_labels(
+            atoms,
+            energy_key=energy_key,
+            forces_key=forces_key,
+            stress_key=stress_key,
+            atomic_energies_key=atomic_energies_key,
+        )
         for key, value in labels.items():
             data[key] = torch.tensor(value, dtype=dtype)
     return data

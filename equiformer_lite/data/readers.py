@@ -15,7 +15,8 @@ Formats
   optionally ``forces [frames, atoms, 3]`` (Hartree/Å). Needs the optional dependency h5py.
 
 Every returned structure carries its labels in a :class:`SinglePointCalculator` under the
-standard keys (``energy``, ``forces``, ``stress``), so :func:`~equiformer_lite.data.read_labels`
+standard keys (``energy``, ``forces``, ``stress``, and ``energies`` for per-atom energies when
+the frames have them under that ASE name), so :func:`~equiformer_lite.data.read_labels`
 and :func:`~equiformer_lite.data.atoms_to_graph` find them with their default keys. The units
 assumed are logged and returned in a :class:`ReadSummary`: a wrong unit or key is the kind of
 error that trains a model on nothing ("zero loss" runs), so it is never left implicit.
@@ -88,8 +89,8 @@ class ReadSummary:
     ----------
     path, format : the file and the reader used (``"npz"``, ``"hdf5"``, ``"db"`` or an ASE format).
     num_structures : frames read.
-    label_keys : label (``energy``/``forces``/``stress``) -> name it had in the file, for the
-        labels present.
+    label_keys : label (``energy``/``forces``/``stress``/``atomic_energies``) -> name it had in
+        the file, for the labels present.
     energy_unit, length_unit : units of the file; labels were converted to eV, Å, eV/Å, eV/Å³.
     energy_factor, length_factor : size of one file unit in eV and in Å.
     unit_source : why these units (given as argument, declared by the file, format default).
@@ -112,6 +113,7 @@ class ReadSummary:
             keys.ENERGY: f"{e} -> eV",
             keys.FORCES: f"{e}/{l_} -> eV/Å",
             keys.STRESS: f"{e}/{l_}^3 -> eV/Å^3",
+            keys.ATOMIC_ENERGIES: f"{e} -> eV",
         }
         labels = ", ".join(f"{label} from '{key}' [{converted[label]}]" for label, key in self.label_keys.items())
         return (
@@ -253,7 +255,7 @@ def validate_structures(
             )
         except ValueError as err:
             raise ValueError(f"{source}, {name}: {err}") from err
-        labels = {k: v for k, v in labels.items() if label_keys[k] is not None}
+        labels = {k: v for k, v in labels.items() if label_keys.get(k, k) is not None}
         if allowed is not None:
             extra = sorted(set(atoms.numbers.tolist()) - allowed)
             if extra:
@@ -284,6 +286,13 @@ def validate_structures(
             f"{source}: {label} label (key {key!r}) is present in {len(all_labels) - len(missing)} of "
             f"{len(all_labels)} frames but missing in frames {[names[j] for j in missing[:10]]}: "
             f"every frame must have it or none (pass {label}_key=None to leave it out everywhere)"
+        )
+
+    missing = [names[i] for i, labels in enumerate(all_labels) if keys.ATOMIC_ENERGIES not in labels]
+    if 0 < len(missing) < len(all_labels):
+        raise ValueError(
+            f"{source}: per-atom energies (key 'energies') are present in {len(all_labels) - len(missing)} of "
+            f"{len(all_labels)} frames but missing in frames {missing[:10]}: every frame must have them or none"
         )
 
     with_forces = [labels[keys.FORCES] for labels in all_labels if keys.FORCES in labels]
@@ -531,7 +540,7 @@ def _to_standard(atoms: Atoms, labels: dict[str, np.ndarray], read_keys: dict, e
     atoms.set_positions(atoms.get_positions() * length)
     # Drop every copy of a label under its file key or a standard key, so that the calculator
     # (in eV units) is the only source read_labels can find: info/arrays are searched first.
-    for key in {*LABELS, *(k for k in read_keys.values() if k is not None)}:
+    for key in {*LABELS, "energies", *(k for k in read_keys.values() if k is not None)}:
         atoms.info.pop(key, None)
         if key in atoms.arrays and key not in ("numbers", "positions"):
             del atoms.arrays[key]
@@ -542,6 +551,8 @@ def _to_standard(atoms: Atoms, labels: dict[str, np.ndarray], read_keys: dict, e
         results["forces"] = labels[keys.FORCES] * (energy / length)
     if keys.STRESS in labels:
         results["stress"] = full_3x3_to_voigt_6_stress(labels[keys.STRESS][0]) * (energy / length**3)
+    if keys.ATOMIC_ENERGIES in labels:
+        results["energies"] = labels[keys.ATOMIC_ENERGIES] * energy
     atoms.calc = SinglePointCalculator(atoms, **results) if results else None
 
 
@@ -597,7 +608,10 @@ def read_structures_with_summary(
         path=str(path),
         format=fmt,
         num_structures=len(raw.structures),
-        label_keys={label: raw.file_keys[label] for label in LABELS if label in present},
+        label_keys={
+            **{label: raw.file_keys[label] for label in LABELS if label in present},
+            **({keys.ATOMIC_ENERGIES: "energies"} if keys.ATOMIC_ENERGIES in present else {}),
+        },
         energy_unit=e_name,
         length_unit=l_name,
         energy_factor=e_factor,
@@ -648,7 +662,8 @@ def read_structures(
     Returns
     -------
     list of :class:`ase.Atoms`, labels in a :class:`SinglePointCalculator` under ``energy``
-    (eV), ``forces`` ``[N, 3]`` (eV/Å) and ``stress`` (Voigt ``[6]``, eV/Å³). The units
+    (eV), ``forces`` ``[N, 3]`` (eV/Å), ``stress`` (Voigt ``[6]``, eV/Å³) and, when the file
+    has them under ``energies``, per-atom energies ``[N]`` (eV). The units
     assumed are logged; :func:`read_structures_with_summary` returns them too.
 
     Raises

@@ -1,7 +1,9 @@
-"""Potentials: the shared base class, `SE3Potential`, and the registry."""
+"""Potentials: the shared base class, `SE3Potential`, `GATv2Potential`, `A2IPotential`, and the registry."""
 
+from .a2i_potential import A2IPotential
 from .base import AtomisticPotential
+from .gatv2_potential import GATv2Potential
 from .registry import MODELS, build_model, load_model, save_model
 from .se3_potential import SE3Potential
 
-__all__ = ["AtomisticPotential", "SE3Potential", "MODELS", "build_model", "load_model", "save_model"]
+__all__ = ["A2IPotential", "AtomisticPotential", "GATv2Potential", "SE3Potential", "MODELS", "build_model", "load_model", "save_model"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence, Union
 
 import torch
@@ -11,8 +12,9 @@ from torch import nn
 from torch_geometric.utils import scatter
 
 from ..data import keys
+from ..utils import default_dtype, parse_dtype
 
-__all__ = ["AtomisticPotential", "parse_species"]
+__all__ = ["AtomisticPotential", "ModelInputs", "edge_vectors", "parse_species"]
 
 
 def parse_species(species: Sequence[Union[str, int]]) -> list[str]:
@@ -41,6 +43,35 @@ def _field(data: Any, key: str) -> Optional[torch.Tensor]:
     return data[key] if key in data else None
 
 
+@dataclass
+class ModelInputs:
+    """What a potential reads from a graph or batch, validated and in the model's dtype."""
+
+    pos: torch.Tensor  # [N, 3] Å
+    species: torch.Tensor  # [N] species index
+    edge_index: torch.Tensor  # [2, E] (sender j, receiver i)
+    shift: torch.Tensor  # [E, 3] integer cell shifts
+    cell: torch.Tensor  # [B, 3, 3] rows are lattice vectors, Å
+    pbc: torch.Tensor  # [B, 3] bool
+    batch: torch.Tensor  # [N] structure index
+    num_graphs: int
+
+
+def edge_vectors(
+    pos: torch.Tensor, edge_index: torch.Tensor, shift: torch.Tensor, cell: torch.Tensor, batch: torch.Tensor
+) -> torch.Tensor:
+    r"""``[E, 3]`` vectors :math:`r_j - r_i + S_{ij} \cdot C` from receiver i to sender j (Å).
+
+    ``pos [N, 3]``, ``edge_index [2, E]`` (sender, receiver), ``shift [E, 3]`` integer cell shifts,
+    ``cell [B, 3, 3]`` (rows are lattice vectors), ``batch [N]``. Zero-length edges raise.
+    """
+    sender, receiver = edge_index[0], edge_index[1]
+    vectors = pos[sender] - pos[receiver] + torch.einsum("ei,eij->ej", shift, cell[batch[receiver]])  # [E, 3]
+    if vectors.shape[0] and (vectors.detach().abs().amax(dim=1) == 0).any():
+        raise ValueError("coincident atoms: an edge has zero length")
+    return vectors
+
+
 class AtomisticPotential(nn.Module):
     r"""Base class of the package's potentials.
 
@@ -65,12 +96,49 @@ class AtomisticPotential(nn.Module):
         self.register_buffer("z_to_index", z_to_index, persistent=False)
         self.config: dict[str, Any] = {}
 
+    def _build_from_config(self, config: dict[str, Any]) -> None:
+        """Finish a subclass constructor: make ``config`` (its ``locals()``) YAML-safe and complete
+        (dtype as a string, species as symbols, E0s as a dict or list), keep it as ``self.config``,
+        build the modules with ``self._build(config)`` in the model's dtype, then set the E0s.
+
+        The model is *built* in its dtype so that constants computed at construction (e3nn's
+        Clebsch-Gordan coefficients) carry that dtype's full precision.
+        """
+        dtype = parse_dtype(config.get("dtype"))
+        atomic_energies = config.get("atomic_energies")
+        config.update(dtype=str(dtype).removeprefix("torch."), species=list(self.species))
+        if isinstance(atomic_energies, Mapping):
+            config["atomic_energies"] = dict(atomic_energies)
+        elif atomic_energies is not None:
+            config["atomic_energies"] = list(atomic_energies)
+        self.config = config
+        with default_dtype(dtype):
+            self._build(config)
+        if atomic_energies is not None:
+            self.set_atomic_energies(atomic_energies)
+
     # --- to be provided by subclasses -------------------------------------------------------------
+    def _build(self, config: dict[str, Any]) -> None:
+        """Create the modules from ``config`` (called by :meth:`_build_from_config`)."""
+        raise NotImplementedError
+
     def atomic_energies(
         self, species: torch.Tensor, edge_vectors: torch.Tensor, edge_index: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Per-atom energies ``[N]`` (eV) and any extra per-atom outputs."""
         raise NotImplementedError
+
+    def energies_from_geometry(
+        self, inputs: "ModelInputs", positions: torch.Tensor, cell: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Per-atom energies ``[N]`` from positions ``[N, 3]`` and cells ``[B, 3, 3]`` (both strained
+        when the stress is computed, so they carry the graph to differentiate).
+
+        The default builds the edge vectors and calls :meth:`atomic_energies`; a model that reads
+        raw coordinates instead of edges (the A2I Transformer) overrides this.
+        """
+        vectors = edge_vectors(positions, inputs.edge_index, inputs.shift, cell, inputs.batch)  # [E, 3]
+        return self.atomic_energies(inputs.species, vectors, inputs.edge_index)
 
     # --- public API -------------------------------------------------------------------------------
     @property
@@ -127,24 +195,8 @@ class AtomisticPotential(nn.Module):
 
         return EquiformerCalculator(self, **kwargs)
 
-    def forward(
-        self, data: Any, *, compute_forces: bool = True, compute_stress: Optional[bool] = None
-    ) -> dict[str, torch.Tensor]:
-        """Energies, forces and stress of a graph or batch of graphs.
-
-        Parameters
-        ----------
-        data : a :class:`torch_geometric.data.Data`/``Batch`` from :func:`atoms_to_graph`, or a
-            dict with the same keys.
-        compute_forces : forces by autograd (conservative).
-        compute_stress : ``None`` computes the stress when any structure is fully periodic
-            (rows of open structures in the batch are zero); ``True`` requires one.
-
-        Returns
-        -------
-        dict with ``energy [B]``, ``atomic_energies [N]``, ``forces [N, 3]``, ``stress [B, 3, 3]``,
-        ``virial [B, 3, 3]`` (as computed), and ``direct_forces [N, 3]`` for a direct force head.
-        """
+    def prepare_inputs(self, data: Any) -> "ModelInputs":
+        """Validated model inputs of a graph/batch (see :class:`ModelInputs`), in the model's dtype."""
         pos = _field(data, keys.POSITIONS)
         if pos is None or pos.shape[0] == 0:
             raise ValueError("empty structure: no atom positions")
@@ -170,6 +222,28 @@ class AtomisticPotential(nn.Module):
                 f"the neighbour list was built with cutoff {graph_cutoff.min().item():.4g} Å, "
                 f"smaller than the model's {self.cutoff} Å"
             )
+        return ModelInputs(pos, species, edge_index, shift, cell, pbc, batch, num_graphs)
+
+    def forward(
+        self, data: Any, *, compute_forces: bool = True, compute_stress: Optional[bool] = None
+    ) -> dict[str, torch.Tensor]:
+        """Energies, forces and stress of a graph or batch of graphs.
+
+        Parameters
+        ----------
+        data : a :class:`torch_geometric.data.Data`/``Batch`` from :func:`atoms_to_graph`, or a
+            dict with the same keys.
+        compute_forces : forces by autograd (conservative).
+        compute_stress : ``None`` computes the stress when any structure is fully periodic
+            (rows of open structures in the batch are zero); ``True`` requires one.
+
+        Returns
+        -------
+        dict with ``energy [B]``, ``atomic_energies [N]``, ``forces [N, 3]``, ``stress [B, 3, 3]``,
+        ``virial [B, 3, 3]`` (as computed), and ``direct_forces [N, 3]`` for a direct force head.
+        """
+        inputs = self.prepare_inputs(data)
+        pos, cell, pbc, batch, num_graphs = inputs.pos, inputs.cell, inputs.pbc, inputs.batch, inputs.num_graphs
 
         periodic = pbc.all(dim=1)  # [B]
         if compute_stress is None:
@@ -187,14 +261,7 @@ class AtomisticPotential(nn.Module):
                 sym = 0.5 * (strain + strain.transpose(1, 2))  # [B, 3, 3]
                 strained = pos + torch.einsum("ni,nij->nj", pos, sym[batch])  # [N, 3]
                 cell = cell + torch.bmm(cell, sym)  # [B, 3, 3]
-            sender, receiver = edge_index[0], edge_index[1]
-            vectors = strained[sender] - strained[receiver] + torch.einsum(
-                "ei,eij->ej", shift, cell[batch[receiver]]
-            )  # [E, 3]
-            if vectors.shape[0] and (vectors.detach().abs().amax(dim=1) == 0).any():
-                raise ValueError("coincident atoms: an edge has zero length")
-
-            atomic, extras = self.atomic_energies(species, vectors, edge_index)  # [N]
+            atomic, extras = self.energies_from_geometry(inputs, strained, cell)  # [N]
             energy = scatter(atomic, batch, dim=0, dim_size=num_graphs, reduce="sum")  # [B]
             out = {keys.ENERGY: energy, keys.ATOMIC_ENERGIES: atomic, **extras}
 

@@ -9,18 +9,20 @@ from typing import Union
 import torch
 
 from ..utils import atomic_save
+from .a2i_potential import A2IPotential
 from .base import AtomisticPotential
+from .gatv2_potential import GATv2Potential
 from .se3_potential import SE3Potential
 
 __all__ = ["MODELS", "build_model", "save_model", "load_model"]
 
-MODELS: dict[str, type[AtomisticPotential]] = {"se3": SE3Potential}
+MODELS: dict[str, type[AtomisticPotential]] = {"se3": SE3Potential, "gatv2": GATv2Potential, "a2i": A2IPotential}
 
 UNITS = {"energy": "eV", "length": "Å", "forces": "eV/Å", "stress": "eV/Å^3"}
 
 
 def build_model(model_type: str, **config) -> AtomisticPotential:
-    """Instantiate a registered model by name (``"se3"``, ...)."""
+    """Instantiate a registered model by name (``"se3"``, ``"gatv2"``, ``"a2i"``)."""
     if model_type not in MODELS:
         raise ValueError(f"unknown model type '{model_type}', choose one of {sorted(MODELS)}")
     return MODELS[model_type](**config)

@@ -18,7 +18,6 @@ from ..nn import (
     SpeciesEmbedding,
     hidden_irreps,
 )
-from ..utils import default_dtype, parse_dtype
 from .base import AtomisticPotential
 
 __all__ = ["SE3Potential"]
@@ -110,18 +109,7 @@ class SE3Potential(AtomisticPotential):
             raise ValueError(f"channels ({channels}) must be divisible by the number of heads ({num_heads})")
         if direct_forces and lmax < 1:
             raise ValueError(f"direct_forces needs lmax >= 1 (vector features), got lmax={lmax}")
-        dtype = parse_dtype(dtype)
-        config["dtype"] = str(dtype).removeprefix("torch.")
-        config["species"] = list(self.species)
-        if isinstance(atomic_energies, Mapping):
-            config["atomic_energies"] = dict(atomic_energies)
-        elif atomic_energies is not None:
-            config["atomic_energies"] = list(atomic_energies)
-        self.config = config
-        with default_dtype(dtype):
-            self._build(config)
-        if atomic_energies is not None:
-            self.set_atomic_energies(atomic_energies)
+        self._build_from_config(config)
 
     def _build(self, config: dict) -> None:
         lmax, channels, parity = config["lmax"], config["channels"], config["parity"]

@@ -5,8 +5,10 @@ from .embedding import EdgeSphericalHarmonics, SpeciesEmbedding
 from .irreps_tools import hidden_irreps
 from .nonlinearity import NormNonlinearity, build_gate
 from .radial import BesselBasis, PolynomialEnvelope, RadialEmbedding
-from .readout import AtomicEnergyReadout, DirectForceHead, ScaleShiftEnergies
+from .gatv2 import GATv2Layer
+from .readout import AtomicEnergyReadout, DirectForceHead, PyramidalReadout, ScaleShiftEnergies
 from .self_interaction import AttentiveSelfInteraction, build_self_interaction
+from .set_transformer import MultiheadAttentionBlock, SetAttentionBlock, SetTransformerEncoder
 from .softmax import envelope_softmax
 
 __all__ = [
@@ -16,11 +18,16 @@ __all__ = [
     "DirectForceHead",
     "EdgeSphericalHarmonics",
     "EdgeTensorProduct",
+    "GATv2Layer",
+    "MultiheadAttentionBlock",
     "NormNonlinearity",
     "PolynomialEnvelope",
+    "PyramidalReadout",
     "RadialEmbedding",
     "SE3AttentionLayer",
     "ScaleShiftEnergies",
+    "SetAttentionBlock",
+    "SetTransformerEncoder",
     "SpeciesEmbedding",
     "build_gate",
     "build_self_interaction",

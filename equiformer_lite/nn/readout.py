@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 from e3nn import o3
 from torch import nn
 
-__all__ = ["AtomicEnergyReadout", "ScaleShiftEnergies", "DirectForceHead"]
+__all__ = ["AtomicEnergyReadout", "PyramidalReadout", "ScaleShiftEnergies", "DirectForceHead"]
 
 
 class AtomicEnergyReadout(nn.Module):
@@ -29,6 +31,32 @@ class AtomicEnergyReadout(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.linear2(nn.functional.silu(self.linear1(x))).squeeze(-1)  # [N]
+
+
+class PyramidalReadout(nn.Module):
+    r"""The JAT/NeuralIL pyramidal head (thesis 3.1.4): dense layers of decreasing width, each
+    followed by Swish-1 and layer normalisation, then one linear output per atom.
+
+    Default widths ``(64, 32, 16, 16)``. Acts on invariant features only.
+
+    Shapes: ``[N, channels]`` -> ``[N]``.
+    """
+
+    def __init__(self, channels: int, widths: Sequence[int] = (64, 32, 16, 16), *, layer_norm: bool = True) -> None:
+        super().__init__()
+        widths = list(widths)
+        if not all(isinstance(w, int) and w >= 1 for w in widths):
+            raise ValueError(f"readout widths must be positive integers, got {widths}")
+        layers: list[nn.Module] = []
+        for width_in, width_out in zip([channels] + widths[:-1], widths):
+            layers += [nn.Linear(width_in, width_out), nn.SiLU()]
+            if layer_norm:
+                layers.append(nn.LayerNorm(width_out))
+        layers.append(nn.Linear(widths[-1] if widths else channels, 1))
+        self.mlp = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mlp(x).squeeze(-1)  # [N]
 
 
 class ScaleShiftEnergies(nn.Module):

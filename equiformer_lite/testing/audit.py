@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from ase import Atoms
 
-from ..data import atoms_to_graph, keys
+from ..data import atoms_to_graph
 from .equivariance import model_equivariance_errors, permutation_errors, relative_error
 from .physics import (
     cutoff_crossing,

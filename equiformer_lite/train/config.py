@@ -55,7 +55,7 @@ class DataConfig:
 
 @dataclass
 class TrainingConfig:
-    """Optimisation. Loss weights multiply per-atom energy, force and stress terms."""
+    """Optimisation. Loss weights multiply per-atom energy, force, stress and per-atom energy-label terms."""
 
     epochs: int = 20
     batch_size: int = 8
@@ -64,6 +64,7 @@ class TrainingConfig:
     scheduler: str = "onecycle"  # onecycle | cosine | plateau | constant
     warmup_epochs: float = 1.0  # cosine only
     min_lr_ratio: float = 1e-2  # final lr / lr for onecycle and cosine
+    onecycle_start_ratio: float = 0.1  # onecycle: starting (and turning) lr / lr
     plateau_factor: float = 0.5
     plateau_patience: int = 5
     loss: str = "mse"  # mse | huber | logcosh
@@ -72,6 +73,8 @@ class TrainingConfig:
     forces_weight: float = 10.0
     # Stresses are ~0.01 eV/Å³, forces ~1 eV/Å: a stress weight near 1e3 makes both terms count.
     stress_weight: float = 1000.0
+    # Per-atom energy labels (the A2I paper's only target); 0 leaves them out of the loss.
+    atomic_energies_weight: float = 0.0
     clip_grad_norm: Optional[float] = 10.0
     ema_decay: Optional[float] = 0.99
     max_consecutive_skips: int = 5
@@ -90,7 +93,10 @@ class TrainingConfig:
             ("lr", self.lr > 0),
             ("weight_decay", self.weight_decay >= 0),
             ("scheduler", self.scheduler in ("onecycle", "cosine", "plateau", "constant")),
+            ("min_lr_ratio", 0 < self.min_lr_ratio <= 1),
+            ("onecycle_start_ratio", 0 < self.onecycle_start_ratio <= 1),
             ("loss", self.loss in ("mse", "huber", "logcosh")),
+            ("atomic_energies_weight", 0 <= self.atomic_energies_weight < float("inf")),
             ("clip_grad_norm", self.clip_grad_norm is None or self.clip_grad_norm > 0),
             ("ema_decay", self.ema_decay is None or 0 < self.ema_decay < 1),
             ("max_consecutive_skips", self.max_consecutive_skips >= 1),

@@ -1,4 +1,4 @@
-"""Loss functions of energies, forces and stress (JAT thesis eqs. 3.4-3.6)."""
+"""Loss functions of energies, forces, stress (JAT thesis eqs. 3.4-3.6) and per-atom energies (A2I)."""
 
 from __future__ import annotations
 
@@ -36,16 +36,20 @@ LOSSES: dict[str, Callable[[torch.Tensor, float], torch.Tensor]] = {"mse": _mse,
 
 
 class PotentialLoss(nn.Module):
-    r"""Weighted sum of per-atom energy, force and stress losses.
+    r"""Weighted sum of per-atom energy, force, stress and per-atom energy-label losses.
 
     .. math::
         \mathcal L = w_E \big\langle \ell\big((\hat E - E)/N\big) \big\rangle_{\rm structures}
         + w_F \big\langle \ell(\hat F - F) \big\rangle_{\rm atoms, xyz}
         + w_S \big\langle \ell(\hat\sigma - \sigma) \big\rangle_{\rm structures, 3\times 3}
+        + w_\epsilon \big\langle \ell(\hat\epsilon_i - \epsilon_i) \big\rangle_{\rm atoms}
 
     where :math:`\ell` is the MSE, Huber (``alpha`` = its delta) or log-cosh (``alpha`` = its scale)
     loss. Terms whose labels are absent from the batch are skipped; a stress label is only used
-    for structures that carry one.
+    for structures that carry one. The last term fits per-atom energies :math:`\epsilon_i`
+    (``atomic_energies``, e.g. ASE's ``energies`` of the synthetic A2I data; the A2I paper trains
+    on this term alone); it is off by default (``atomic_energies_weight=0``), and when it is on a
+    batch without per-atom labels is an error rather than a silently skipped term.
     """
 
     def __init__(
@@ -56,17 +60,28 @@ class PotentialLoss(nn.Module):
         forces_weight: float = 10.0,
         stress_weight: float = 1.0,
         alpha: float = 0.1,
+        atomic_energies_weight: float = 0.0,
     ) -> None:
         super().__init__()
         if kind not in LOSSES:
             raise ValueError(f"unknown loss '{kind}', choose one of {sorted(LOSSES)}")
-        for name, w in (("energy_weight", energy_weight), ("forces_weight", forces_weight), ("stress_weight", stress_weight)):
+        for name, w in (
+            ("energy_weight", energy_weight),
+            ("forces_weight", forces_weight),
+            ("stress_weight", stress_weight),
+            ("atomic_energies_weight", atomic_energies_weight),
+        ):
             if not (w >= 0 and math.isfinite(w)):
                 raise ValueError(f"{name} must be a finite number >= 0, got {w}")
         if not alpha > 0:
             raise ValueError(f"alpha must be positive, got {alpha}")
         self.kind, self.fn, self.alpha = kind, LOSSES[kind], float(alpha)
-        self.weights = {keys.ENERGY: energy_weight, keys.FORCES: forces_weight, keys.STRESS: stress_weight}
+        self.weights = {
+            keys.ENERGY: energy_weight,
+            keys.FORCES: forces_weight,
+            keys.STRESS: stress_weight,
+            keys.ATOMIC_ENERGIES: atomic_energies_weight,
+        }
 
     def forward(self, outputs: dict[str, torch.Tensor], batch) -> tuple[torch.Tensor, dict[str, float]]:
         """Returns the total loss (a scalar tensor) and each term's value."""
@@ -83,8 +98,19 @@ class PotentialLoss(nn.Module):
             mask = batch[keys.STRESS_WEIGHT].to(num_atoms.dtype) if keys.STRESS_WEIGHT in batch else torch.ones_like(num_atoms)
             if mask.sum() > 0:  # padded (molecule) rows carry no stress information
                 terms[keys.STRESS] = (self.fn(error, self.alpha).mean(dim=(1, 2)) * mask).sum() / mask.sum()
+        if self.weights[keys.ATOMIC_ENERGIES] > 0:
+            if keys.ATOMIC_ENERGIES not in batch:
+                raise ValueError(
+                    f"atomic_energies_weight is {self.weights[keys.ATOMIC_ENERGIES]} but the batch has no per-atom "
+                    f"energy labels ('{keys.ATOMIC_ENERGIES}', read from ASE's per-atom 'energies'): use data with "
+                    "per-atom energies or set atomic_energies_weight to 0"
+                )
+            error = outputs[keys.ATOMIC_ENERGIES] - batch[keys.ATOMIC_ENERGIES].to(num_atoms.dtype)  # [N], eV
+            terms[keys.ATOMIC_ENERGIES] = self.fn(error, self.alpha).mean()
         if not terms:
-            raise ValueError("the batch carries none of the labels the loss is weighted on (energy, forces, stress)")
+            raise ValueError(
+                "the batch carries none of the labels the loss is weighted on (energy, forces, stress, atomic_energies)"
+            )
         total = sum(self.weights[k] * v for k, v in terms.items())
         return total, {k: float(v.detach()) for k, v in terms.items()}
 

@@ -65,6 +65,7 @@ class Trainer:
             energy_weight=config.energy_weight,
             forces_weight=config.forces_weight,
             stress_weight=config.stress_weight,
+            atomic_energies_weight=config.atomic_energies_weight,
             alpha=config.loss_alpha,
         )
         self.optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -98,10 +99,11 @@ class Trainer:
         c, total = self.config, self.config.epochs * self.steps_per_epoch
         if c.scheduler == "onecycle":
             # As in the JAT thesis: up for 45% of the steps, down for 45%, then annealing to the final lr.
-            # Starts and turns at lr/10, ends at lr * min_lr_ratio (never above lr/10).
+            # Starts and turns at lr * onecycle_start_ratio, ends at lr * min_lr_ratio (never above the start).
+            start = c.onecycle_start_ratio
             return torch.optim.lr_scheduler.OneCycleLR(
                 self.optimizer, max_lr=c.lr, total_steps=max(total, 2), pct_start=0.45, anneal_strategy="linear",
-                div_factor=10.0, final_div_factor=max(1.0, 0.1 / c.min_lr_ratio), three_phase=True,
+                div_factor=1.0 / start, final_div_factor=max(1.0, start / c.min_lr_ratio), three_phase=True,
             )
         if c.scheduler == "cosine":
             warmup = max(int(c.warmup_epochs * self.steps_per_epoch), 1)

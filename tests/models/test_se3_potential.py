@@ -1,53 +1,12 @@
-"""`SE3Potential` as a whole: outputs, symmetry, forces, stress, smoothness, batching, errors."""
+"""`SE3Potential`-specific checks; the shared physics suite is in `test_potential_physics.py`."""
 
-import copy
-
-import numpy as np
 import pytest
 import torch
-from ase import Atoms
-from ase.build import molecule
 
-from equiformer_lite import SE3Potential, atoms_to_batch, atoms_to_graph, keys, load_model, save_model
+from equiformer_lite import SE3Potential, atoms_to_graph, keys
 from equiformer_lite.nn import attention as attention_module
-from equiformer_lite.testing import (
-    cutoff_crossing,
-    equivalent_cell_invariance,
-    evaluate,
-    finite_difference_forces,
-    finite_difference_stress,
-    model_equivariance_errors,
-    permutation_errors,
-    relative_error,
-    supercell_extensivity,
-    transform_graph,
-    wrap_invariance,
-)
-from tests.conftest import CUTOFF, EQ_TOL, diamond, eq_bound, ethanol, small_model, water_box
-
-
-def test_outputs_and_dtypes(dtype):
-    model = small_model(dtype)
-    out = model(atoms_to_batch([ethanol(), molecule("H2O")], CUTOFF, dtype=dtype))
-    assert out[keys.ENERGY].shape == (2,) and out[keys.ENERGY].dtype == dtype
-    assert out[keys.ATOMIC_ENERGIES].shape == (12,)
-    assert out[keys.FORCES].shape == (12, 3)
-    assert keys.STRESS not in out  # molecules: no stress
-    periodic = model(atoms_to_graph(water_box(), CUTOFF, dtype=dtype))
-    assert periodic[keys.STRESS].shape == (1, 3, 3)
-    for value in (*out.values(), *periodic.values()):
-        assert torch.isfinite(value).all()
-
-
-@pytest.mark.parametrize("structure", [ethanol, diamond, water_box])
-def test_equivariance_of_the_whole_model(dtype, structure):
-    model = small_model(dtype)
-    graph = atoms_to_graph(structure(), CUTOFF, dtype=dtype)
-    errors = model_equivariance_errors(model, graph, n_trials=6, reflections=True)
-    print(f"SE3Potential {structure.__name__} [{dtype}]: " + ", ".join(f"{k} {v:.1e}" for k, v in errors.items()))
-    expected = {keys.ENERGY, keys.ATOMIC_ENERGIES, keys.FORCES} | ({keys.STRESS, keys.VIRIAL} if structure != ethanol else set())
-    assert set(errors) == expected
-    assert all(v < eq_bound(dtype, k) for k, v in errors.items()), errors
+from equiformer_lite.testing import cutoff_crossing, evaluate, model_equivariance_errors, relative_error, transform_graph
+from tests.conftest import CUTOFF, EQ_TOL, ethanol, small_model, water_box
 
 
 @pytest.mark.parametrize(
@@ -77,58 +36,6 @@ def test_parity_switch():
     assert relative_error(e, e_mirror) > 1e-9
 
 
-def test_permutation_equivariance(dtype):
-    model = small_model(dtype)
-    for structure in (ethanol(), water_box()):
-        errors = permutation_errors(model, atoms_to_graph(structure, CUTOFF, dtype=dtype))
-        assert all(v < eq_bound(dtype, k) for k, v in errors.items()), errors
-
-
-VARIANTS = {"norm+linear": {}, "gate": dict(nonlinearity="gate"), "attentive-SI": dict(self_interaction="attentive")}
-
-
-@pytest.mark.parametrize("variant", list(VARIANTS))
-@pytest.mark.parametrize("structure", [ethanol, water_box])
-def test_forces_match_finite_differences(structure, variant):
-    model = small_model(torch.float64, **VARIANTS[variant])
-    analytic, numeric = finite_difference_forces(model, structure())
-    assert np.abs(analytic).max() > 1e-3  # the forces are not trivially zero
-    # Five-point differences with h = 1e-4 Å converge as h^4 to ~3e-11 on a smooth model.
-    assert relative_error(torch.from_numpy(numeric), torch.from_numpy(analytic)) < 1e-8
-
-
-@pytest.mark.parametrize("structure", [diamond, water_box])
-def test_stress_matches_finite_differences(structure):
-    model = small_model(torch.float64)
-    analytic, numeric = finite_difference_stress(model, structure())
-    assert np.abs(analytic).max() > 1e-4
-    assert relative_error(torch.from_numpy(numeric), torch.from_numpy(analytic)) < 1e-8
-    assert np.allclose(analytic, analytic.T, atol=1e-12)
-
-
-def test_stress_sign_follows_ase_convention():
-    """Compressing a cell whose energy rises on compression gives positive pressure (negative stress)."""
-    model = small_model(torch.float64)
-    atoms = diamond()
-    volumes, energies = [], []
-    for s in (1 - 1e-4, 1.0, 1 + 1e-4):
-        a = atoms.copy()
-        a.set_cell(atoms.cell * s, scale_atoms=True)
-        volumes.append(a.get_volume())
-        energies.append(float(evaluate(model, a)[keys.ENERGY][0]))
-    pressure_fd = -(energies[2] - energies[0]) / (volumes[2] - volumes[0])  # P = -dE/dV
-    stress = evaluate(model, atoms)[keys.STRESS][0]
-    assert abs(pressure_fd) > 1e-4  # a meaningful comparison, not 0 == 0
-    assert -torch.trace(stress).item() / 3 == pytest.approx(pressure_fd, rel=1e-3)  # a sign flip: -100%
-
-
-@pytest.mark.parametrize("variant", list(VARIANTS))
-def test_energy_and_forces_are_continuous_across_the_cutoff(variant):
-    jumps = cutoff_crossing(small_model(torch.float64, **VARIANTS[variant]), eps=1e-7)
-    print(f"cutoff crossing: {jumps}")
-    assert jumps["energy_jump"] < 1e-9 and jumps["force_jump"] < 1e-7
-
-
 def test_cutoff_check_fails_for_a_plain_softmax(monkeypatch):
     """Without the envelope in the normalisation, the same check sees an O(1) jump."""
 
@@ -142,61 +49,6 @@ def test_cutoff_check_fails_for_a_plain_softmax(monkeypatch):
     assert jumps["energy_jump"] > 1e-4
 
 
-def test_batch_equals_single_structures(dtype):
-    model = small_model(dtype)
-    for group in ([ethanol(), molecule("H2O")], [water_box(), diamond()]):
-        batched = model(atoms_to_batch(group, CUTOFF, dtype=dtype))
-        singles = [model(atoms_to_graph(a, CUTOFF, dtype=dtype)) for a in group]
-        assert torch.allclose(batched[keys.ENERGY], torch.cat([s[keys.ENERGY] for s in singles]), rtol=1e-5, atol=1e-6)
-        assert torch.allclose(batched[keys.FORCES], torch.cat([s[keys.FORCES] for s in singles]), rtol=1e-5, atol=1e-6)
-        if keys.STRESS in batched:
-            assert torch.allclose(batched[keys.STRESS], torch.cat([s[keys.STRESS] for s in singles]), rtol=1e-5, atol=1e-6)
-
-
-def test_far_apart_fragments_add_up():
-    model = small_model(torch.float64)
-    a, b = ethanol(), molecule("H2O")
-    b.translate([50.0, 0.0, 0.0])
-    both = evaluate(model, a + b)
-    ea, eb = evaluate(model, a), evaluate(model, b)
-    assert both[keys.ENERGY].item() == pytest.approx(ea[keys.ENERGY].item() + eb[keys.ENERGY].item(), abs=1e-12)
-    assert torch.allclose(both[keys.FORCES], torch.cat([ea[keys.FORCES], eb[keys.FORCES]]), atol=1e-12)
-
-
-def test_isolated_atoms_are_finite_and_independent_of_place():
-    """No neighbours: no NaN from the empty softmax, zero forces, the same energy anywhere."""
-    model = small_model(torch.float64)
-    here = evaluate(model, Atoms("OH", positions=[[0, 0, 0], [20, 0, 0]]))
-    there = evaluate(model, Atoms("HO", positions=[[-7, 3, 1], [9, 9, 9]]))
-    assert torch.isfinite(here[keys.ENERGY]).all()
-    assert (here[keys.FORCES] == 0).all()
-    assert torch.allclose(here[keys.ATOMIC_ENERGIES], there[keys.ATOMIC_ENERGIES].flip(0), atol=1e-14)
-
-
-def test_reference_energies_shift_energy_not_forces():
-    model = small_model(torch.float64)
-    atoms = ethanol()
-    before = evaluate(model, atoms)
-    e0 = {"H": -13.6, "C": -1029.0, "O": -2041.0}
-    model.set_atomic_energies(e0)
-    after = evaluate(model, atoms)
-    expected_shift = sum(e0[s] for s in atoms.get_chemical_symbols())
-    assert (after[keys.ENERGY] - before[keys.ENERGY]).item() == pytest.approx(expected_shift, abs=1e-9)
-    assert torch.allclose(after[keys.FORCES], before[keys.FORCES], atol=1e-12)
-    with pytest.raises(ValueError, match="missing"):
-        model.set_atomic_energies({"H": 1.0})
-    with pytest.raises(ValueError, match="finite"):
-        model.set_atomic_energies([1.0, float("nan"), 2.0])
-
-
-def test_periodic_consistency(dtype):
-    model = small_model(dtype)
-    for atoms in (diamond(), water_box()):
-        for check in (wrap_invariance, equivalent_cell_invariance, supercell_extensivity):
-            errors = check(model, atoms)
-            assert all(v < eq_bound(dtype, k) for k, v in errors.items()), (check.__name__, errors)
-
-
 def test_direct_force_head_is_labelled_and_equivariant():
     model = small_model(torch.float64, direct_forces=True)
     graph = atoms_to_graph(ethanol(), CUTOFF, dtype=torch.float64)
@@ -204,59 +56,6 @@ def test_direct_force_head_is_labelled_and_equivariant():
     assert out[keys.DIRECT_FORCES].shape == out[keys.FORCES].shape
     assert not torch.allclose(out[keys.DIRECT_FORCES], out[keys.FORCES])  # not the conservative forces
     assert model_equivariance_errors(model, graph)[keys.DIRECT_FORCES] < 1e-11
-
-
-def test_forces_work_under_no_grad_and_keep_graph_in_training():
-    model = small_model(torch.float64)
-    graph = atoms_to_graph(ethanol(), CUTOFF, dtype=torch.float64)
-    with torch.no_grad():
-        assert torch.isfinite(model(graph)[keys.FORCES]).all()
-    model.train()
-    forces = model(graph)[keys.FORCES]
-    assert forces.requires_grad  # training on forces needs their graph
-    forces.square().sum().backward()
-    assert all(p.grad is not None for p in model.layers.parameters() if p.requires_grad)
-
-
-def test_save_and_load_round_trip(tmp_path):
-    model = small_model(torch.float64, nonlinearity="gate")
-    model.set_atomic_energies([-1.0, -2.0, -3.0])
-    save_model(model, tmp_path / "model.pt")
-    loaded = load_model(tmp_path / "model.pt")
-    assert isinstance(loaded, SE3Potential) and loaded.dtype == torch.float64
-    graph = atoms_to_graph(water_box(), CUTOFF, dtype=torch.float64)
-    a, b = model(graph), loaded(graph)
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
-    (tmp_path / "junk.pt").write_bytes(b"not a model")
-    with pytest.raises(ValueError, match="not a model file"):
-        load_model(tmp_path / "junk.pt")
-
-
-def test_bad_inputs_raise_clear_errors():
-    model = small_model(torch.float64)
-    with pytest.raises(ValueError, match=r"element\(s\) \['N'\] not among"):
-        evaluate(model, molecule("NH3"))
-    graph = atoms_to_graph(ethanol(), CUTOFF, dtype=torch.float64)
-    bad = copy.copy(graph)
-    bad[keys.POSITIONS] = graph[keys.POSITIONS].clone()
-    bad[keys.POSITIONS][0, 0] = float("nan")
-    with pytest.raises(ValueError, match="NaN or inf"):
-        model(bad)
-    coincident = copy.copy(graph)
-    coincident[keys.POSITIONS] = graph[keys.POSITIONS].clone()
-    j, i = graph[keys.EDGE_INDEX][:, 0]
-    coincident[keys.POSITIONS][j] = coincident[keys.POSITIONS][i]
-    with pytest.raises(ValueError, match="coincident atoms"):
-        model(coincident)
-    with pytest.raises(ValueError, match="smaller than the model"):
-        model(atoms_to_graph(ethanol(), CUTOFF - 1.0, dtype=torch.float64))
-    with pytest.raises(ValueError, match="fully periodic"):
-        model(graph, compute_stress=True)
-    with pytest.raises(ValueError, match="empty structure"):
-        model({keys.POSITIONS: torch.zeros(0, 3)})
-    with pytest.raises(ValueError, match=r"lacks the graph fields \['edge_index'"):
-        model({k: graph[k] for k in (keys.POSITIONS, keys.ATOMIC_NUMBERS, keys.CELL, keys.PBC, keys.EDGE_CELL_SHIFT)})
 
 
 @pytest.mark.parametrize(
@@ -296,13 +95,3 @@ def test_suite_catches_a_non_equivariant_model():
     # ...and a rotated graph really is a rotated structure (the harness itself is sound).
     rot = torch.tensor([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
     assert torch.allclose(transform_graph(graph, rot)[keys.POSITIONS], graph[keys.POSITIONS] @ rot.T)
-
-
-def test_plain_dict_input_matches_graph_input():
-    model = small_model(torch.float64)
-    graph = atoms_to_graph(water_box(), CUTOFF, dtype=torch.float64)
-    as_dict = {key: graph[key] for key in graph.keys()}
-    a, b = model(graph), model(as_dict)
-    assert a.keys() == b.keys()
-    for key in a:
-        assert torch.equal(a[key], b[key]), key

@@ -51,3 +51,20 @@ def test_bessel_basis_and_embedding():
 def test_invalid_arguments(build, message):
     with pytest.raises(ValueError, match=message):
         build()
+
+
+@pytest.mark.parametrize("p", [2, 5, 6])
+def test_envelope_keeps_float32_precision_near_the_cutoff(p):
+    """The factored form: float32 values a few mÅ inside r_c agree with float64 to ~1e-7 relative.
+
+    The expanded polynomial 1 - 28 d^6 + 48 d^7 - 21 d^8 (p = 6) evaluated in float32 gave
+    1.9e-6, -1.9e-6 and 0 at r_c - 1e-2, 1e-3, 1e-4 Å (exact: 8.7e-7, 8.7e-10, 8.7e-13).
+    """
+    envelope = PolynomialEnvelope(4.0, p)
+    r = torch.tensor([4.0 - 1e-2, 4.0 - 1e-3, 4.0 - 1e-4], dtype=torch.float32)
+    exact = envelope(r.double())
+    assert (exact > 0).all()
+    assert ((envelope(r).double() - exact) / exact).abs().max() < 1e-6
+    d = r.double() / 4.0
+    expanded = 1 - (p + 1) * (p + 2) / 2 * d**p + p * (p + 2) * d ** (p + 1) - p * (p + 1) / 2 * d ** (p + 2)
+    assert torch.allclose(exact, expanded, rtol=1e-6, atol=1e-14)  # the same function

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 import yaml
 from ase import Atoms
 from ase.build import molecule
@@ -97,9 +96,37 @@ def test_every_bundled_config_loads_and_builds_its_model():
         MODELS[config.model["type"]](species=["H", "C", "O"], **kwargs)
 
 
+@pytest.mark.parametrize("name, layers, cutoff", [("gatv2_ani1", 4, 3.0), ("gatv2_ionic_liquid", 7, 5.0)])
+def test_the_thesis_recipes_train_through_the_cli(data_files, tmp_path, name, layers, cutoff):
+    """Each JAT recipe config, pointed at small files, trains an epoch with `equiformer-lite train`."""
+    from equiformer_lite import GATv2Potential
+
+    raw = yaml.safe_load((CONFIGS / f"{name}.yaml").read_text())
+    raw["data"].update(path=[str(data_files / "molecules.extxyz"), str(data_files / "boxes.extxyz")],
+                       cache_dir=str(tmp_path / "cache"), atomic_energies="fit")
+    raw["training"].update(progress=False)
+    raw["output_dir"] = str(tmp_path / "run")
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    assert main(["train", str(path), "--epochs", "1"]) == 0
+    model = load_model(tmp_path / "run" / "model.pt")
+    assert isinstance(model, GATv2Potential)
+    assert len(model.layers) == layers and model.cutoff == cutoff
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert np.isfinite(metrics["test"]["forces_mae"])
+
+
 def test_default_job_config_file_matches_the_builtin_defaults():
     """`equiformer-lite train` (no file) and `equiformer-lite train configs/se3.yaml` are the same job."""
     assert load_config(CONFIGS / "se3.yaml").to_dict() == RunConfig().to_dict()
+
+
+def test_the_gatv2_comparison_job_differs_from_the_default_only_in_the_model():
+    gatv2, default = load_config(CONFIGS / "gatv2.yaml").to_dict(), RunConfig().to_dict()
+    assert gatv2["model"]["type"] == "gatv2"
+    assert {k: v for k, v in gatv2.items() if k not in ("model", "output_dir")} == {
+        k: v for k, v in default.items() if k not in ("model", "output_dir")
+    }
 
 
 @pytest.mark.parametrize(

@@ -2,12 +2,13 @@
 
 import math
 
+import numpy as np
+
 import pytest
 import torch
 
 from equiformer_lite import SE3Potential
 from equiformer_lite.train import Trainer, TrainingConfig, TrainingDiverged
-from equiformer_lite.train import trainer as trainer_module
 from tests.train.conftest import graphs
 
 
@@ -118,6 +119,24 @@ def test_schedules_run(ethanol_frames, tmp_path, scheduler):
     trainer = Trainer(_model(), data[:8], data[8:12], _config(epochs=2, scheduler=scheduler, loss="logcosh"), tmp_path)
     lrs = [row["lr"] for row in trainer.fit()]
     assert all(0 < lr <= 5e-3 + 1e-12 for lr in lrs)
+
+
+def test_onecycle_follows_the_thesis_schedule(ethanol_frames, tmp_path):
+    """The JAT recipe: start 5e-5, peak 4e-4 at 45% of the steps, back at 90%, end at 5e-6."""
+    data = graphs(ethanol_frames)
+    config = _config(epochs=50, lr=4e-4, onecycle_start_ratio=0.125, min_lr_ratio=0.0125, scheduler="onecycle")
+    trainer = Trainer(_model(), data[:8], data[8:12], config, tmp_path)
+    total = config.epochs * trainer.steps_per_epoch
+    lrs = []
+    for _ in range(total):
+        lrs.append(trainer.optimizer.param_groups[0]["lr"])
+        trainer.optimizer.step()
+        trainer.scheduler.step()
+    lrs = np.array(lrs)
+    assert lrs[0] == pytest.approx(5e-5)
+    assert lrs.max() == pytest.approx(4e-4) and abs(int(lrs.argmax()) - 0.45 * total) <= 1
+    assert total == 100 and lrs[88] == pytest.approx(5e-5)  # torch ends phase 2 at step 2 * 0.45 * total - 2
+    assert lrs[-1] == pytest.approx(5e-6, rel=0.2) and lrs.min() >= 5e-6 * (1 - 1e-9)
 
 
 def test_tensorboard_scalars_when_available(ethanol_frames, tmp_path, monkeypatch):

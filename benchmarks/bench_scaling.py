@@ -1,0 +1,143 @@
+"""Cost against system size: time and peak memory per atom for energy + forces.
+
+    python benchmarks/bench_scaling.py [--models gatv2 se3] [--max-atoms 20000] [--threads 2]
+                                       [--memory-budget-gib 20] [--json out.json]
+
+The systems are supercells of the bundled liquid-water box (24 atoms of a 375 K GFN2-xTB MD
+frame, triclinic, 0.1 atoms/Å³): from 96 to ~19,000 atoms, periodic, with the models' default
+5 Å cutoff (~50 neighbours per atom). Each (model, size) runs in a fresh subprocess, so the
+peak resident memory of one measurement is not inherited from another:
+
+* the graph (neighbour list) is built first and timed on its own;
+* then the kernel's peak-RSS counter is reset (``/proc/self/clear_refs``) and a first
+  energy + forces evaluation (no stress) runs; peak memory = the peak RSS during it minus the
+  RSS before it (model weights and the graph are in the baseline);
+* the time is the median of the following evaluations (3 up to 3,000 atoms, then 1), so
+  first-call page faults and allocator warm-up are not in it.
+
+Models: both at their constructor defaults, float32, eval mode. Sizes whose memory, extrapolated
+linearly from the previous size, would exceed ``--memory-budget-gib`` are skipped (reported as
+such), and the largest size that fits the budget is extrapolated from the per-atom peak of the
+largest measured size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+# Repeats of the 24-atom box: 96, 288, 1,152, 3,000, 9,408, 19,440 atoms (and 48,384 with --max-atoms 50000).
+REPEATS = [(2, 2, 1), (3, 2, 2), (4, 4, 3), (5, 5, 5), (8, 7, 7), (10, 9, 9), (14, 12, 12)]
+
+
+def _rss_bytes(field: str) -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def child(model_type: str, repeat: tuple[int, int, int], threads: int) -> dict:
+    """One measurement, in this (fresh) process."""
+    import gc
+
+    import torch
+    from ase.io import read
+
+    from equiformer_lite import atoms_to_graph, build_model
+    from equiformer_lite.train import resolve_data_paths
+
+    torch.set_num_threads(threads)
+    atoms = read(resolve_data_paths("bundled:water_box")[0], index=0) * repeat
+    torch.manual_seed(0)
+    model = build_model(model_type, species=["H", "O"], dtype="float32").eval()
+    start = time.perf_counter()
+    graph = atoms_to_graph(atoms, model.cutoff, dtype=torch.float32, with_labels=False)
+    graph_s = time.perf_counter() - start
+    num_atoms, num_edges = len(atoms), int(graph.edge_index.shape[1])
+
+    def run() -> float:
+        start = time.perf_counter()
+        out = model(graph, compute_stress=False)
+        assert torch.isfinite(out["forces"]).all()
+        return time.perf_counter() - start
+
+    gc.collect()
+    baseline = _rss_bytes("VmRSS")
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset the peak-RSS counter (VmHWM) to the current RSS
+    run()  # the first call: its peak is the memory measurement (later calls reuse freed memory)
+    peak = _rss_bytes("VmHWM") - baseline
+    repeats = 3 if num_atoms <= 3000 else 1
+    times = [run() for _ in range(repeats)]  # steady state, after the first call
+    seconds = statistics.median(times)
+    return {
+        "model": model_type,
+        "atoms": num_atoms,
+        "edges": num_edges,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "graph_s": graph_s,
+        "energy_forces_s": seconds,
+        "us_per_atom": 1e6 * seconds / num_atoms,
+        "peak_mib": peak / 2**20,
+        "kib_per_atom": peak / 1024 / num_atoms,
+        "repeats": repeats,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", default=["gatv2", "se3"])
+    parser.add_argument("--max-atoms", type=int, default=20000)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--memory-budget-gib", type=float, default=20.0, help="skip sizes predicted to need more")
+    parser.add_argument("--json", help="write all rows to this file")
+    parser.add_argument("--child", nargs=4, metavar=("MODEL", "A", "B", "C"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        model, *repeat = args.child
+        print(json.dumps(child(model, tuple(int(r) for r in repeat), args.threads)))
+        return
+
+    budget = args.memory_budget_gib * 2**30
+    rows = []
+    print(f"{'model':>6} {'atoms':>7} {'edges':>10} {'graph s':>8} {'E+F s':>8} {'µs/atom':>8} {'peak MiB':>9} {'KiB/atom':>9}")
+    for model in args.models:
+        previous = None
+        for repeat in REPEATS:
+            atoms = 24 * repeat[0] * repeat[1] * repeat[2]
+            if atoms > args.max_atoms:
+                break
+            if previous and previous["kib_per_atom"] * 1024 * atoms > budget:
+                print(f"{model:>6} {atoms:>7}  skipped: ~{previous['kib_per_atom'] * atoms / 2**20:.1f} GiB predicted > budget")
+                rows.append({"model": model, "atoms": atoms, "skipped": "memory budget"})
+                continue
+            env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
+            cmd = [sys.executable, __file__, "--threads", str(args.threads), "--child", model, *map(str, repeat)]
+            result = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            if result.returncode != 0:
+                print(f"{model:>6} {atoms:>7}  failed: {result.stderr.strip().splitlines()[-1:]}")
+                rows.append({"model": model, "atoms": atoms, "failed": result.stderr[-2000:]})
+                continue
+            row = json.loads(result.stdout.strip().splitlines()[-1])
+            rows.append(row)
+            previous = row
+            print(f"{model:>6} {row['atoms']:>7} {row['edges']:>10} {row['graph_s']:>8.2f} {row['energy_forces_s']:>8.3f} "
+                  f"{row['us_per_atom']:>8.1f} {row['peak_mib']:>9.0f} {row['kib_per_atom']:>9.1f}", flush=True)
+        if previous:
+            largest = int(budget / (previous["kib_per_atom"] * 1024))
+            print(f"{model:>6}: at {previous['kib_per_atom']:.0f} KiB/atom, {args.memory_budget_gib:g} GiB hold ~{largest:,} atoms")
+            rows.append({"model": model, "extrapolated_max_atoms": largest, "budget_gib": args.memory_budget_gib})
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

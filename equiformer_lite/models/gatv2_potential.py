@@ -1,0 +1,168 @@
+"""`GATv2Potential`: the sparse GATv2 ("JAT") attention potential on torch-geometric edge lists."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional, Sequence, Union
+
+import torch
+from torch import nn
+from torch_geometric.utils import scatter
+
+from ..nn import BesselBasis, GATv2Layer, PolynomialEnvelope, PyramidalReadout, ScaleShiftEnergies
+from .base import AtomisticPotential, edge_vectors
+
+__all__ = ["GATv2Potential"]
+
+EDGE_FEATURES = ("distance", "bessel")
+
+
+class GATv2Potential(AtomisticPotential):
+    r"""Invariant attention potential of the JAT thesis, ported to torch-geometric.
+
+    A learned species embedding :math:`h^0_i` passes through ``num_layers``
+    :class:`~equiformer_lite.nn.GATv2Layer` s of equal width (dynamic GATv2 attention over the
+    neighbours within the cutoff, distance features in the attention, skip connection or GRU,
+    layer norm); the pyramidal head (64:32:16:16, Swish-1, layer norm, then 1) reads per-atom
+    energies out of :math:`h^T_i`. Energies are measured from the isolated atoms:
+
+    .. math::
+        E_i = E^0_{Z_i} + \sigma\,\big[\hat e(h^T_i) - \hat e(h^{T,\varnothing}_{Z_i})\big]
+              + \mu\,\big(1 - e^{-n_i}\big), \qquad n_i = \sum_{j \in \mathcal N(i)} u(r_{ij}),
+
+    where :math:`h^{T,\varnothing}_Z` is what the layers make of species Z without neighbours and
+    :math:`n_i` a smooth coordination number. An atom with no neighbour within the cutoff has
+    :math:`E_i = E^0_{Z_i}` exactly (in exact arithmetic; to round-off in floating point), so the
+    E0s are the isolated-atom energies, and the per-atom shift :math:`\mu` (from data statistics)
+    switches on smoothly with coordination instead of being added to isolated atoms.
+    :math:`E = \sum_i E_i`; forces and stress by autograd (conservative).
+
+    Parameters
+    ----------
+    species : elements the model knows, as symbols or atomic numbers.
+    cutoff : neighbour cutoff :math:`r_c`, Å (the thesis: 3 Å for ANI-1, 5 Å for the ionic liquid).
+    channels : width of the embedding and every layer (thesis: 48); divisible by ``num_heads``.
+    num_heads : attention heads; they split ``channels`` evenly (thesis: 4 for ANI-1, 1 for EAN).
+    num_layers : message-passing rounds (thesis: 4-7).
+    edge_features : ``"bessel"`` (default: ``num_basis`` Bessel functions of :math:`r_{ij}` times
+        the envelope) or ``"distance"`` (the raw distance in Å, as in the thesis). On the default
+        job's data and budget the Bessel features gave a 3x smaller force error (0.11 against
+        0.33 eV/Å test MAE) and learned from the first epoch, where the raw distance sat on a
+        plateau for ten epochs (`README.md`, "GATv2Potential against SE3Potential").
+    num_basis : Bessel functions for ``edge_features="bessel"``.
+    envelope_p : exponent of the polynomial cutoff envelope :math:`u`.
+    update : ``"skip"`` (eq. 3.3) or ``"gru"`` (the thesis' GRU option).
+    layer_norm : layer normalisation after each update and in the readout.
+    attention_activation : :math:`\sigma_a` inside the attention, ``"silu"`` (Swish-1, the thesis)
+        or ``"leaky_relu"`` (GATv2's original).
+    readout_widths : hidden widths of the pyramidal head.
+    scale, shift : per-atom energy scale :math:`\sigma` and shift :math:`\mu` (eV).
+    atomic_energies : per-element E0s (eV), a dict by symbol or a list in ``species`` order.
+    dtype : ``"float32"`` or ``"float64"`` (default: torch's default dtype).
+
+    >>> from ase.build import molecule
+    >>> from equiformer_lite.data import atoms_to_graph
+    >>> model = GATv2Potential(species=["H", "C", "O"], cutoff=3.0, channels=8, num_heads=2, num_layers=2)
+    >>> out = model(atoms_to_graph(molecule("CH3OH"), cutoff=3.0))
+    >>> out["forces"].shape
+    torch.Size([6, 3])
+    """
+
+    model_type = "gatv2"
+
+    def __init__(
+        self,
+        species: Sequence[Union[str, int]],
+        cutoff: float = 5.0,
+        *,
+        channels: int = 48,
+        num_heads: int = 4,
+        num_layers: int = 4,
+        edge_features: str = "bessel",
+        num_basis: int = 8,
+        envelope_p: int = 6,
+        update: str = "skip",
+        layer_norm: bool = True,
+        attention_activation: str = "silu",
+        readout_widths: Sequence[int] = (64, 32, 16, 16),
+        scale: float = 1.0,
+        shift: float = 0.0,
+        atomic_energies: Optional[Union[Mapping[str, float], Sequence[float]]] = None,
+        dtype: Optional[Union[str, torch.dtype]] = None,
+    ) -> None:
+        config = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
+        super().__init__(species, cutoff)
+        for name, value in (("channels", channels), ("num_heads", num_heads), ("num_layers", num_layers), ("num_basis", num_basis)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if edge_features not in EDGE_FEATURES:
+            raise ValueError(f"unknown edge_features '{edge_features}', choose one of {list(EDGE_FEATURES)}")
+        config["readout_widths"] = list(readout_widths)
+        self._build_from_config(config)
+
+    def _build(self, config: dict) -> None:
+        channels = config["channels"]
+        self.envelope = PolynomialEnvelope(self.cutoff, config["envelope_p"])
+        self.basis = BesselBasis(self.cutoff, config["num_basis"]) if config["edge_features"] == "bessel" else None
+        edge_dim = config["num_basis"] if self.basis is not None else 1
+        self.embedding = nn.Embedding(self.num_species, channels)
+        self.layers = nn.ModuleList(
+            GATv2Layer(
+                channels,
+                edge_dim,
+                num_heads=config["num_heads"],
+                update=config["update"],
+                layer_norm=config["layer_norm"],
+                attention_activation=config["attention_activation"],
+            )
+            for _ in range(config["num_layers"])
+        )
+        self.readout = PyramidalReadout(channels, config["readout_widths"], layer_norm=config["layer_norm"])
+        self.scale_shift = ScaleShiftEnergies(self.num_species, scale=config["scale"], shift=config["shift"])
+
+    def _edge_inputs(self, edge_vectors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        lengths = edge_vectors.norm(dim=-1)  # [E], non-zero (checked by the caller)
+        envelope = self.envelope(lengths)  # [E]
+        if self.basis is None:
+            return lengths.unsqueeze(-1), envelope  # [E, 1] raw distance, Å
+        return self.basis(lengths) * envelope.unsqueeze(-1), envelope  # [E, num_basis]
+
+    def _run_layers(self, h, edge_features, envelope, edge_index, attention: Optional[list] = None) -> torch.Tensor:
+        for layer in self.layers:
+            if attention is None:
+                h = layer(h, edge_features, envelope, edge_index)
+            else:
+                h, alpha = layer(h, edge_features, envelope, edge_index, return_attention=True)
+                attention.append(alpha)
+        return h  # [N, channels]
+
+    def _isolated_energies(self) -> torch.Tensor:
+        """``[num_species]`` raw readout of each species with no neighbours."""
+        species = torch.arange(self.num_species, device=self.embedding.weight.device)
+        h = self.embedding(species)
+        no_edges = torch.zeros(2, 0, dtype=torch.long, device=h.device)
+        empty = h.new_zeros(0, self.layers[0].lin_edge.in_features)
+        return self.readout(self._run_layers(h, empty, h.new_zeros(0), no_edges))
+
+    def atomic_energies(
+        self, species: torch.Tensor, edge_vectors: torch.Tensor, edge_index: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        edge_features, envelope = self._edge_inputs(edge_vectors)
+        h = self._run_layers(self.embedding(species), edge_features, envelope, edge_index)  # [N, channels]
+        raw = self.readout(h) - self._isolated_energies()[species]  # [N], 0 for an isolated atom
+        coordination = scatter(envelope, edge_index[1], dim=0, dim_size=species.shape[0], reduce="sum")  # [N]
+        ss = self.scale_shift
+        energies = ss.scale * raw + ss.shift * (1.0 - torch.exp(-coordination)) + ss.reference_energies[species]
+        return energies, {}
+
+    @torch.no_grad()
+    def attention_weights(self, data: Any) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The attention of every layer on a graph: ``edge_index [2, E]`` and per layer ``[E, num_heads]``.
+
+        For each receiver i and head, the weights over its neighbours j lie in [0, 1] and sum to one.
+        """
+        inputs = self.prepare_inputs(data)
+        vectors = edge_vectors(inputs.pos, inputs.edge_index, inputs.shift, inputs.cell, inputs.batch)
+        edge_features, envelope = self._edge_inputs(vectors)
+        attention: list[torch.Tensor] = []
+        self._run_layers(self.embedding(inputs.species), edge_features, envelope, inputs.edge_index, attention)
+        return inputs.edge_index, attention

@@ -1,0 +1,84 @@
+"""`GATv2Potential`-specific checks; the shared physics suite is in `test_potential_physics.py`."""
+
+import pytest
+import torch
+from ase import Atoms
+from torch_geometric.utils import scatter
+
+from equiformer_lite import GATv2Potential, atoms_to_graph, build_model, keys
+from equiformer_lite.models import gatv2_potential
+from equiformer_lite.nn import GATv2Layer
+from equiformer_lite.testing import cutoff_crossing, evaluate
+from tests.conftest import CUTOFF, ethanol, small_gatv2, water_box
+
+E0 = {"H": -13.6, "C": -1029.0, "O": -2041.0}
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-12), (torch.float32, 1e-6)])
+@pytest.mark.parametrize("update", ["skip", "gru"])
+def test_an_atom_without_neighbours_gets_its_e0(dtype, tol, update):
+    """E_i = E0 exactly (to round-off) with no neighbour inside r_c, whatever scale and shift are."""
+    model = small_gatv2(dtype, update=update)
+    model.set_atomic_energies(E0)
+    alone = Atoms("OCH", positions=[[0, 0, 0], [10, 0, 0], [0, 10, 0]])
+    out = evaluate(model, alone)
+    assert torch.isfinite(out[keys.ATOMIC_ENERGIES]).all()
+    expected = torch.tensor([E0["O"], E0["C"], E0["H"]], dtype=torch.float64)
+    assert torch.allclose(out[keys.ATOMIC_ENERGIES].double(), expected, rtol=tol, atol=0)
+    assert (out[keys.FORCES] == 0).all()
+    # Next to a molecule, a far-away atom still gets exactly its E0; a bonded one does not.
+    mixed = evaluate(model, ethanol() + Atoms("O", positions=[[30.0, 0.0, 0.0]]))[keys.ATOMIC_ENERGIES]
+    assert mixed[-1].item() == pytest.approx(E0["O"], rel=tol)
+    assert abs(mixed[2].item() - E0["O"]) > 1e-3  # ethanol's O feels its neighbours
+
+
+def test_attention_weights_are_distributions_over_each_atoms_neighbours():
+    model = small_gatv2(torch.float64, num_heads=2, num_layers=3)
+    graph = atoms_to_graph(water_box(), CUTOFF, dtype=torch.float64)
+    edge_index, attention = model.attention_weights(graph)
+    assert torch.equal(edge_index, graph[keys.EDGE_INDEX])
+    assert len(attention) == 3
+    for alpha in attention:
+        assert alpha.shape == (edge_index.shape[1], 2)
+        assert (alpha >= 0).all() and (alpha <= 1).all()
+        sums = scatter(alpha, edge_index[1], 0, dim_size=graph.num_nodes, reduce="sum")
+        assert torch.allclose(sums, torch.ones_like(sums), atol=1e-13)
+    assert attention[0].std() > 1e-3  # not uniform: the weights depend on the atoms
+
+
+def test_cutoff_check_fails_without_the_envelope_in_the_softmax(monkeypatch):
+    """With a plain softmax (u left out of the normalisation), the same check sees a jump."""
+
+    class PlainSoftmaxLayer(GATv2Layer):
+        def edge_update(self, x_j, x_i, edge_features, envelope, index, ptr, dim_size):
+            return super().edge_update(x_j, x_i, edge_features, torch.ones_like(envelope), index, ptr, dim_size)
+
+    monkeypatch.setattr(gatv2_potential, "GATv2Layer", PlainSoftmaxLayer)
+    jumps = cutoff_crossing(small_gatv2(torch.float64), eps=1e-7)
+    assert jumps["energy_jump"] > 1e-4
+
+
+def test_built_by_name_with_bessel_or_raw_distance_features():
+    model = build_model("gatv2", species=["H", "O"], cutoff=3.0, channels=8, num_heads=1, num_layers=1, num_basis=5)
+    assert isinstance(model, GATv2Potential) and model.layers[0].lin_edge.in_features == 5  # Bessel by default
+    raw = build_model("gatv2", species=["H", "O"], cutoff=3.0, channels=8, num_heads=1, edge_features="distance")
+    assert raw.layers[0].lin_edge.in_features == 1
+    assert model.config["readout_widths"] == [64, 32, 16, 16]  # plain lists: the config is YAML-safe
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(channels=10, num_heads=4), r"channels \(10\) must be divisible by the number of heads \(4\)"),
+        (dict(num_layers=0), "num_layers must be a positive integer"),
+        (dict(edge_features="inverse"), "unknown edge_features 'inverse'"),
+        (dict(update="lstm"), "unknown update 'lstm'"),
+        (dict(readout_widths=[16, 0]), "readout widths must be positive integers"),
+        (dict(cutoff=0.0), "cutoff must be a positive number"),
+        (dict(species=["H", "Xx"]), "unknown element symbol"),
+    ],
+)
+def test_constructor_validation(kwargs, message):
+    species = kwargs.pop("species", ["H", "O"])
+    with pytest.raises(ValueError, match=message):
+        GATv2Potential(species, **kwargs)
