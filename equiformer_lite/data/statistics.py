@@ -114,6 +114,9 @@ class DatasetStatistics:
     energy_shift_per_atom : the constant per-atom energy μ that best fits the residuals,
         :math:`\arg\min_\mu \sum_g (r_g - N_g \mu)^2 = \sum_g N_g r_g / \sum_g N_g^2`, eV/atom;
         0 (to round-off) for least-squares E0s. None without energies.
+    atomic_energy_mean, atomic_energy_std : mean and (population) std over all atoms of the
+        per-atom energy labels minus their E0, :math:`\epsilon_i - E^0_{Z_i}`, eV; None unless
+        every structure has per-atom energies.
     forces_rms : :math:`\sqrt{\langle F_{i\alpha}^2 \rangle}` over all atoms and Cartesian
         components, eV/Å (= RMS force norm / √3); None without forces.
     has_energy, has_forces : whether every structure has that label.
@@ -128,6 +131,8 @@ class DatasetStatistics:
     energy_per_atom_mean: Optional[float]
     energy_per_atom_std: Optional[float]
     energy_shift_per_atom: Optional[float]
+    atomic_energy_mean: Optional[float]
+    atomic_energy_std: Optional[float]
     forces_rms: Optional[float]
     has_energy: bool
     has_forces: bool
@@ -160,8 +165,16 @@ class DatasetStatistics:
         """
         return 0.0 if self.energy_shift_per_atom is None else float(self.energy_shift_per_atom)
 
-    def suggested_scale_shift(self) -> tuple[float, float]:
-        """``(scale, shift)`` in eV for :class:`~equiformer_lite.nn.readout.ScaleShiftEnergies`."""
+    def suggested_scale_shift(self, per_atom_labels: bool = False) -> tuple[float, float]:
+        """``(scale, shift)`` in eV for :class:`~equiformer_lite.nn.readout.ScaleShiftEnergies`.
+
+        ``per_atom_labels=True`` (a model trained on per-atom energies, not forces): the std and
+        mean of the per-atom labels minus E0, the spread the outputs must span. The force RMS would
+        be the wrong unit there (13.4 against a per-atom spread of 0.5 on the A2I paper's 2D LJ).
+        Falls back to the default choice when the data carry no per-atom energies.
+        """
+        if per_atom_labels and self.atomic_energy_std:
+            return float(self.atomic_energy_std), float(self.atomic_energy_mean)
         return self.suggested_scale, self.suggested_shift
 
 
@@ -232,16 +245,22 @@ def compute_statistics(
         )
     n_atoms = counts.sum(axis=1)  # [G]
 
-    has = {label: [label in graph for graph in dataset] for label in (keys.ENERGY, keys.FORCES)}
+    has = {label: [label in graph for graph in dataset] for label in (keys.ENERGY, keys.FORCES, keys.ATOMIC_ENERGIES)}
     for label, present in has.items():
         if any(present) and not all(present):
             raise ValueError(f"{label} is present in {sum(present)} of {len(present)} structures: all or none")
-    mean = std = shift = rms = None
+    mean = std = shift = rms = atomic_mean = atomic_std = None
     if all(has[keys.ENERGY]):
         energies = _energies(dataset)  # [G]
         residual = (energies - counts @ e0) / n_atoms  # [G] eV/atom
         mean, std = float(residual.mean()), float(residual.std())
         shift = _least_squares_shift(residual * n_atoms, n_atoms, energies)
+    if all(has[keys.ATOMIC_ENERGIES]):
+        labels = np.concatenate([graph[keys.ATOMIC_ENERGIES].double().numpy() for graph in dataset])  # [N_total]
+        z_to_e0 = {atomic_numbers[s]: e for s, e in zip(species, e0)}
+        numbers = np.concatenate([graph[keys.ATOMIC_NUMBERS].numpy() for graph in dataset])
+        residual_atoms = labels - np.array([z_to_e0[int(z)] for z in numbers])
+        atomic_mean, atomic_std = float(residual_atoms.mean()), float(residual_atoms.std())
     if all(has[keys.FORCES]):
         forces = torch.cat([graph[keys.FORCES] for graph in dataset])  # [N_total, 3]
         rms = float(forces.square().mean().sqrt())
@@ -259,6 +278,8 @@ def compute_statistics(
         energy_per_atom_mean=mean,
         energy_per_atom_std=std,
         energy_shift_per_atom=shift,
+        atomic_energy_mean=atomic_mean,
+        atomic_energy_std=atomic_std,
         forces_rms=rms,
         has_energy=all(has[keys.ENERGY]),
         has_forces=all(has[keys.FORCES]),

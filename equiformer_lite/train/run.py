@@ -141,14 +141,16 @@ def train_from_config(config: RunConfig, *, resume: bool = False) -> dict[str, A
     from ..data import compute_statistics
 
     stats = compute_statistics(train_set, species, e0)
+    per_atom_only = t.atomic_energies_weight > 0 and t.forces_weight == 0  # e.g. the A2I paper's task
+    scale, shift = stats.suggested_scale_shift(per_atom_labels=per_atom_only)
     model = MODELS[model_type](
-        species=species, dtype=t.dtype, atomic_energies=e0, scale=stats.suggested_scale, shift=stats.suggested_shift, **model_config
+        species=species, dtype=t.dtype, atomic_energies=e0, scale=scale, shift=shift, **model_config
     )
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
         print(f"{len(train_set)} training, {len(val_set)} validation, {len(test_set)} test structures; "
-              f"{sum(p.numel() for p in model.parameters())} parameters; scale {stats.suggested_scale:.4g} eV")
+              f"{sum(p.numel() for p in model.parameters())} parameters; scale {scale:.4g} eV, shift {shift:.4g} eV")
 
     trainer = Trainer(model, train_set, val_set, t, out, resume=resume)
     history = trainer.fit()

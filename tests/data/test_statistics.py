@@ -145,3 +145,28 @@ def test_padded_stress_counts_as_present_only_where_real():
     mixed = AtomicDataset.from_structures([molecule, crystal], CUTOFF)
     assert compute_statistics(mixed, SPECIES).has_stress
     assert not compute_statistics(mixed.subset([0]), SPECIES).has_stress  # zero stress of weight 0
+
+
+def test_per_atom_label_statistics_set_the_scale_for_per_atom_training():
+    rng = np.random.default_rng(5)
+    structures, residuals = [], []
+    for _ in range(6):
+        atoms = _random_molecule(rng, [2, 1, 1])
+        eps = rng.normal(0.3, 0.2, len(atoms))  # per-atom residuals on top of E0
+        residuals.append(eps)
+        per_atom = eps + np.array([E0[s] for s in atoms.get_chemical_symbols()])
+        forces = 10.0 * rng.normal(size=(len(atoms), 3))
+        atoms.calc = SinglePointCalculator(atoms, energy=per_atom.sum(), energies=per_atom, forces=forces)
+        structures.append(atoms)
+    stats = compute_statistics(AtomicDataset.from_structures(structures, CUTOFF), SPECIES, E0)
+    residuals = np.concatenate(residuals)
+    assert stats.atomic_energy_mean == pytest.approx(residuals.mean(), abs=1e-10)
+    assert stats.atomic_energy_std == pytest.approx(residuals.std(), abs=1e-10)
+    assert stats.suggested_scale_shift(per_atom_labels=True) == pytest.approx((residuals.std(), residuals.mean()))
+    assert stats.suggested_scale_shift() == (stats.forces_rms, stats.suggested_shift)  # the force RMS otherwise
+    plain = [a.copy() for a in structures]
+    for atoms, original in zip(plain, structures):  # the same frames without per-atom labels
+        atoms.calc = SinglePointCalculator(atoms, energy=original.get_potential_energy(), forces=original.get_forces())
+    without = compute_statistics(AtomicDataset.from_structures(plain, CUTOFF), SPECIES, E0)
+    assert without.atomic_energy_std is None
+    assert without.suggested_scale_shift(per_atom_labels=True) == without.suggested_scale_shift()
