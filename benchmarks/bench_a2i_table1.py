@@ -154,14 +154,17 @@ def interaction_cutoff(spec: SystemSpec) -> float:
 class FullyConnectedBaseline(nn.Module):
     """MLP from the flattened coordinates of an N-particle system to its N per-atom energies.
 
-    Input: the ``[N, d]`` coordinates divided by the box length and centred (``x / L - 1/2``),
-    flattened to ``N d`` numbers; output: ``N`` per-atom energies ``scale * y + shift``. The atom
+    Input: the ``[N, d]`` coordinates divided by the box length ``L`` of the system and centred
+    (``x / L - 1/2``; the positions lie in ``[0, L)`` -- the graphs of fixed-boundary snapshots
+    carry a zero cell, so ``L`` is given, not read from the batch), flattened to ``N d`` numbers; output: ``N`` per-atom energies ``scale * y + shift``. The atom
     order is part of the input, so the model is not permutation-equivariant (paper Fig. 3c).
     """
 
-    def __init__(self, num_atoms: int, spatial_dims: int, hidden: int, scale: float, shift: float) -> None:
+    def __init__(
+        self, num_atoms: int, spatial_dims: int, box_length: float, hidden: int, scale: float, shift: float
+    ) -> None:
         super().__init__()
-        self.num_atoms, self.spatial_dims = num_atoms, spatial_dims
+        self.num_atoms, self.spatial_dims, self.box_length = num_atoms, spatial_dims, float(box_length)
         self.net = nn.Sequential(
             nn.Linear(num_atoms * spatial_dims, hidden),
             nn.SiLU(),
@@ -176,8 +179,7 @@ class FullyConnectedBaseline(nn.Module):
         """``atomic_energies [B N]`` and ``energy [B]`` of a batch of same-size structures."""
         num_graphs = int(batch[keys.NUM_ATOMS].numel())
         pos = batch[keys.POSITIONS].view(num_graphs, self.num_atoms, 3)[..., : self.spatial_dims]
-        length = batch[keys.CELL].view(num_graphs, 3, 3)[:, 0, 0]  # [B] the square/cubic box edge
-        x = (pos / length[:, None, None] - 0.5).flatten(1)  # [B, N d]
+        x = (pos / self.box_length - 0.5).flatten(1)  # [B, N d]
         atomic = (self.scale * self.net(x) + self.shift).flatten()  # [B N]
         energy = scatter(atomic, batch[keys.BATCH], dim=0, dim_size=num_graphs, reduce="sum")
         return {keys.ATOMIC_ENERGIES: atomic, keys.ENERGY: energy}
@@ -218,7 +220,7 @@ def build_model(name: str, spec: SystemSpec, scale: float, shift: float, args: a
         text = f"A2I 8 SAB x 32 ch x 4 heads, PE={'on' if use_pe else 'off'}, spatial_dims={dims}"
         return ModelSetup(name, model, potential_call(model), A2I_INPUT_CUTOFF, args.lr, text)
     if name == "fcn":
-        model = FullyConnectedBaseline(spec.num_atoms, dims, args.fcn_hidden, scale, shift)
+        model = FullyConnectedBaseline(spec.num_atoms, dims, spec.box_length, args.fcn_hidden, scale, shift)
         text = f"FC MLP {spec.num_atoms * dims}-{args.fcn_hidden}-{args.fcn_hidden}-{spec.num_atoms}, SiLU"
         return ModelSetup(name, model, model, A2I_INPUT_CUTOFF, args.lr, text)
     if name == "gatv2":
@@ -306,7 +308,7 @@ def train(
         loss.backward()
         optimizer.step()
         seconds += time.perf_counter() - start
-        recent.append(float(loss))
+        recent.append(loss.item())
         if step % log_every == 0:
             print(f"    step {step:6d}  train MSE (last {log_every}) {np.mean(recent[-log_every:]):.4g}  {seconds:.0f} s", flush=True)
         if step in targets:
