@@ -21,7 +21,8 @@ For every system of ``--systems`` (names of :data:`equiformer_lite.data.syntheti
    which with a constant learning rate is the same as separate runs of those lengths), the
    paper's four metrics (eqs. 8-11, :class:`equiformer_lite.train.metrics.MetricAccumulator`)
    are evaluated on the test snapshots: MAE, MME (mean over snapshots of the max error), NMAE and
-   MAPE (printed in %, as in Table I).
+   MAPE (printed in %, as in Table I), each with its standard deviation over the test snapshots
+   (Table I's ±).
 
 Models (``--models``):
 
@@ -35,6 +36,10 @@ Models (``--models``):
   vector of a fixed-size system (N x d numbers, scaled by the box length) to the N per-atom
   energies. Not permutation-equivariant -- which is the point. Two hidden layers of
   ``--fcn-hidden`` (256) SiLU units (the paper gives no FC sizes); Adam lr ``--lr``.
+* ``wall`` (fixed-boundary systems only): a diagnostic, not a model of the paper -- the mean
+  training label in 20 bins of the distance to the nearest box face (:class:`WallDistanceBaseline`).
+  It is the best a model can do that knows *where in the box* an atom is but not where its
+  neighbours are; an A2I run stuck at its error has learned only the boundary effect.
 * ``gatv2``: :class:`~equiformer_lite.GATv2Potential`, 32 channels, 4 heads, 3 layers, Bessel
   edge features; ``se3``: :class:`~equiformer_lite.SE3Potential`, 8 channels per degree,
   lmax 1, 2 layers, 4 heads. Both with the interaction cutoff of the potential (2.5 sigma for the
@@ -69,7 +74,7 @@ from equiformer_lite.data import compute_statistics, keys
 from equiformer_lite.data.synthetic import SYSTEMS, SystemSpec, generate, get_system
 from equiformer_lite.train.metrics import MetricAccumulator
 
-MODELS = ("a2i", "a2i-nope", "fcn", "gatv2", "se3")
+MODELS = ("a2i", "a2i-nope", "fcn", "wall", "gatv2", "se3")
 METRICS = ("atomic_mae", "atomic_mme", "atomic_nmae", "atomic_mape")
 A2I_INPUT_CUTOFF = 1.0  # A2I attends to all atoms: its graph radius only serves the overlap check
 TEST_SEED_OFFSET = 1000
@@ -185,6 +190,46 @@ class FullyConnectedBaseline(nn.Module):
         return {keys.ATOMIC_ENERGIES: atomic, keys.ENERGY: energy}
 
 
+class WallDistanceBaseline(nn.Module):
+    """Per-atom energy as a function of the atom's distance to the nearest box face only.
+
+    A diagnostic for fixed-boundary systems, not a model of the paper: atoms near the open
+    boundary have fewer neighbours and so higher energies, and a model that has learned only
+    *where in the box* an atom sits (not where its neighbours are) predicts at best the mean
+    label at that distance. :meth:`fit` bins the training atoms by distance to the nearest face
+    of the box ``[0, L]^d`` (``num_bins`` quantile bins) and predicts the bin's mean label.
+    """
+
+    def __init__(self, spatial_dims: int, box_length: float, num_bins: int = 20) -> None:
+        super().__init__()
+        self.spatial_dims, self.box_length, self.num_bins = spatial_dims, float(box_length), num_bins
+        self.register_buffer("edges", torch.zeros(num_bins - 1, dtype=torch.float64))
+        self.register_buffer("means", torch.zeros(num_bins, dtype=torch.float64))
+
+    def wall_distance(self, positions: torch.Tensor) -> torch.Tensor:
+        """``[N]`` distance of each atom to the nearest face of the box, from positions ``[N, 3]``."""
+        xyz = positions[:, : self.spatial_dims].double()
+        return torch.minimum(xyz, self.box_length - xyz).amin(dim=1)
+
+    @torch.no_grad()
+    def fit(self, graphs: Sequence[Data]) -> float:
+        """Fit the bins to the labels of ``graphs``; returns the training MSE."""
+        distance = torch.cat([self.wall_distance(g[keys.POSITIONS]) for g in graphs])
+        labels = torch.cat([g[keys.ATOMIC_ENERGIES].double() for g in graphs])
+        quantiles = torch.linspace(0, 1, self.num_bins + 1, dtype=torch.float64)[1:-1]
+        self.edges = torch.quantile(distance, quantiles)
+        bins = torch.bucketize(distance, self.edges)
+        total = torch.zeros(self.num_bins, dtype=torch.float64).index_add_(0, bins, labels)
+        count = torch.zeros(self.num_bins, dtype=torch.float64).index_add_(0, bins, torch.ones_like(labels))
+        self.means = torch.where(count > 0, total / count.clamp(min=1), labels.mean())
+        return float(torch.mean((self.means[bins] - labels) ** 2))
+
+    def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
+        atomic = self.means[torch.bucketize(self.wall_distance(batch[keys.POSITIONS]), self.edges)]  # [N]
+        energy = scatter(atomic, batch[keys.BATCH], dim=0, dim_size=int(batch[keys.NUM_ATOMS].numel()), reduce="sum")
+        return {keys.ATOMIC_ENERGIES: atomic, keys.ENERGY: energy}
+
+
 # --- models ------------------------------------------------------------------------------------
 
 
@@ -223,6 +268,10 @@ def build_model(name: str, spec: SystemSpec, scale: float, shift: float, args: a
         model = FullyConnectedBaseline(spec.num_atoms, dims, spec.box_length, args.fcn_hidden, scale, shift)
         text = f"FC MLP {spec.num_atoms * dims}-{args.fcn_hidden}-{args.fcn_hidden}-{spec.num_atoms}, SiLU"
         return ModelSetup(name, model, model, A2I_INPUT_CUTOFF, args.lr, text)
+    if name == "wall":
+        model = WallDistanceBaseline(dims, spec.box_length)
+        text = f"wall-distance baseline: mean training label in {model.num_bins} bins of distance to the nearest box face"
+        return ModelSetup(name, model, model, A2I_INPUT_CUTOFF, 0.0, text)
     if name == "gatv2":
         model = GATv2Potential(
             species, cutoff, channels=32, num_heads=4, num_layers=3, scale=scale, shift=shift,
@@ -241,9 +290,36 @@ def build_model(name: str, spec: SystemSpec, scale: float, shift: float, args: a
 # --- training and evaluation -------------------------------------------------------------------
 
 
+def wall_distance_share(graphs: Sequence[Data], values: Sequence[torch.Tensor], spec: SystemSpec) -> float:
+    """Fraction of the variance of per-atom ``values`` (one ``[n]`` tensor per graph: labels or a
+    model's predictions) that a function of the distance to the nearest box face alone explains:
+    ``1 - MSE(WallDistanceBaseline fitted to the values) / Var(values)``. Near 1: the values depend
+    on where an atom sits in the box, not on where its neighbours are."""
+    relabelled = []
+    for graph, value in zip(graphs, values):
+        copy = graph.clone()
+        copy[keys.ATOMIC_ENERGIES] = value.detach().to(graph[keys.POSITIONS].dtype)
+        relabelled.append(copy)
+    mse = WallDistanceBaseline(spec.dimension, spec.box_length).fit(relabelled)
+    variance = float(torch.cat([v.double() for v in values]).var(unbiased=False))
+    return 1.0 - mse / variance
+
+
+@torch.no_grad()
+def predictions(setup: "ModelSetup", graphs: Sequence[Data]) -> list[torch.Tensor]:
+    """Per-atom predictions ``[n]`` of ``setup`` for each graph."""
+    setup.module.eval()
+    out = [setup.predict(Batch.from_data_list([g]))[keys.ATOMIC_ENERGIES].detach() for g in graphs]
+    setup.module.train()
+    return out
+
+
+
+
 @torch.no_grad()
 def evaluate(setup: ModelSetup, graphs: Sequence[Data], batch_size: int) -> dict[str, float]:
-    """The paper's four per-atom metrics (eqs. 8-11) on ``graphs``; MAPE as a fraction."""
+    """The paper's four per-atom metrics (eqs. 8-11) on ``graphs``, MAPE as a fraction, each with
+    its standard deviation over the test snapshots (``*_std``, Table I's ±)."""
     setup.module.eval()
     accumulator = MetricAccumulator()
     for start in range(0, len(graphs), batch_size):
@@ -251,7 +327,7 @@ def evaluate(setup: ModelSetup, graphs: Sequence[Data], batch_size: int) -> dict
         accumulator.update(setup.predict(batch), batch)
     setup.module.train()
     metrics = accumulator.compute()
-    return {name: metrics[name] for name in METRICS}
+    return {key: metrics[key] for name in METRICS for key in (name, f"{name}_std")}
 
 
 @dataclass
@@ -280,6 +356,8 @@ class RunResult:
     shift: float
     checkpoints: list[Checkpoint] = field(default_factory=list)
     paper: Optional[dict[str, tuple[float, float]]] = None
+    wall_share: Optional[float] = None  # fixed boundary: see wall_distance_share (final model, test set)
+    label_wall_share: Optional[float] = None  # the same for the true test labels
 
 
 def train(
@@ -333,6 +411,9 @@ def run_system(system: str, args: argparse.Namespace) -> list[RunResult]:
         if name in ("fcn",) and len({len(a) for a in train_frames + test_frames}) != 1:
             print(f"  skip {name}: needs a fixed number of atoms")
             continue
+        if name == "wall" and spec.boundary != "fixed":
+            print(f"  skip {name}: a periodic box has no walls")
+            continue
         probe = build_model(name, spec, 1.0, 0.0, args)
         if probe.graph_cutoff not in graph_cache:
             graph_cache[probe.graph_cutoff] = (to_graphs(train_frames, probe.graph_cutoff), to_graphs(test_frames, probe.graph_cutoff))
@@ -348,7 +429,19 @@ def run_system(system: str, args: argparse.Namespace) -> list[RunResult]:
             system, name, setup.description, num_parameters, setup.lr, args.batch_size, args.train_snapshots,
             args.test_snapshots, scale, shift, paper=_paper_row(system, name),
         )  # fmt: skip
-        result.checkpoints = train(setup, train_graphs, test_graphs, args.steps, args.batch_size, args.seed)
+        if name == "wall":  # fitted, not trained: one checkpoint at step 0
+            start = time.perf_counter()
+            train_mse = setup.module.fit(train_graphs)
+            metrics = evaluate(setup, test_graphs, max(args.batch_size, 32))
+            result.checkpoints = [Checkpoint(0, time.perf_counter() - start, metrics, train_mse)]
+            print(f"    fitted: train MSE {train_mse:.4g}, " + "  ".join(f"{k[7:]}={v:.4g}" for k, v in metrics.items()))
+        else:
+            result.checkpoints = train(setup, train_graphs, test_graphs, args.steps, args.batch_size, args.seed)
+        if spec.boundary == "fixed":
+            result.label_wall_share = wall_distance_share(test_graphs, [g[keys.ATOMIC_ENERGIES] for g in test_graphs], spec)
+            print(f"    share of the test labels' variance explained by the wall distance alone: {result.label_wall_share:.3f}")
+            result.wall_share = wall_distance_share(test_graphs, predictions(setup, test_graphs), spec)
+            print(f"    share of {name}'s prediction variance explained by the wall distance alone: {result.wall_share:.3f}")
         results.append(result)
     return results
 
@@ -364,7 +457,7 @@ def _paper_row(system: str, model: str) -> Optional[dict[str, tuple[float, float
 def format_table(results: Sequence[RunResult]) -> str:
     """Our metrics next to Table I's (``ours (paper)``), one line per run and step count."""
     header = f"{'system':28s} {'model':9s} {'steps':>6s} {'train s':>8s}  " + "  ".join(
-        f"{label:>17s}" for label in ("MAE", "MME", "NMAE", "MAPE %")
+        f"{label:>22s}" for label in ("MAE", "MME", "NMAE", "MAPE %")
     )
     lines = [header, "-" * len(header)]
     for result in results:
@@ -372,9 +465,9 @@ def format_table(results: Sequence[RunResult]) -> str:
             cells = []
             for metric in METRICS:
                 factor = 100.0 if metric == "atomic_mape" else 1.0
-                ours = cp.metrics[metric] * factor
+                ours = f"{cp.metrics[metric] * factor:.3f}±{cp.metrics[metric + '_std'] * factor:.3f}"
                 paper = f"({result.paper[metric][0]:.3f})" if result.paper else "(-)"
-                cells.append(f"{ours:8.3f} {paper:>8s}")
+                cells.append(f"{ours:>13s} {paper:>8s}")
             lines.append(f"{result.system:28s} {result.model:9s} {cp.steps:6d} {cp.train_seconds:8.0f}  " + "  ".join(cells))
     return "\n".join(lines)
 

@@ -23,7 +23,8 @@ class MetricAccumulator:
       structures): MAE :math:`\langle \sum_i |\delta\epsilon_i| / n \rangle`, MME
       :math:`\langle \max_i |\delta\epsilon_i| \rangle`, NMAE
       :math:`\langle \sum_i |\delta\epsilon_i| / \sum_i |\epsilon_i - \bar\epsilon| \rangle` and MAPE
-      :math:`\langle \sum_i |\delta\epsilon_i| / \sum_i |\epsilon_i| \rangle`.
+      :math:`\langle \sum_i |\delta\epsilon_i| / \sum_i |\epsilon_i| \rangle`; each also as
+      ``atomic_*_std``, the standard deviation over structures (the paper's ± in Table I).
     """
 
     def __init__(self) -> None:
@@ -33,6 +34,11 @@ class MetricAccumulator:
     def _add(self, name: str, values: torch.Tensor) -> None:
         self.sums[name] += float(values.sum())
         self.counts[name] += values.numel()
+
+    def _add_per_structure(self, name: str, values: torch.Tensor) -> None:
+        """``values [B]``, one per structure: their mean and (via ``name_sq``) their spread."""
+        self._add(name, values)
+        self._add(f"{name}_sq", values.square())
 
     @torch.no_grad()
     def update(self, outputs: dict[str, torch.Tensor], batch) -> None:
@@ -64,10 +70,10 @@ class MetricAccumulator:
         mean_true = scatter(true, index, dim=0, dim_size=size, reduce="mean")  # [B]
         spread = scatter((true - mean_true[index]).abs(), index, dim=0, dim_size=size, reduce="sum")
         magnitude = scatter(true.abs(), index, dim=0, dim_size=size, reduce="sum")
-        self._add("atomic_mae", sum_abs / batch[keys.NUM_ATOMS].double())
-        self._add("atomic_mme", scatter(abs_err, index, dim=0, dim_size=size, reduce="max"))
-        self._add("atomic_nmae", sum_abs / spread)
-        self._add("atomic_mape", sum_abs / magnitude)
+        self._add_per_structure("atomic_mae", sum_abs / batch[keys.NUM_ATOMS].double())
+        self._add_per_structure("atomic_mme", scatter(abs_err, index, dim=0, dim_size=size, reduce="max"))
+        self._add_per_structure("atomic_nmae", sum_abs / spread)
+        self._add_per_structure("atomic_mape", sum_abs / magnitude)
 
     def compute(self) -> dict[str, float]:
         mean = {name: self.sums[name] / self.counts[name] for name in self.sums if self.counts[name]}
@@ -81,4 +87,7 @@ class MetricAccumulator:
         for name in ("atomic_mae", "atomic_mme", "atomic_nmae", "atomic_mape"):
             if name in mean:
                 metrics[name] = mean[name]
+                count = self.counts[name]
+                variance = max(mean[f"{name}_sq"] - mean[name] ** 2, 0.0) * count / max(count - 1, 1)
+                metrics[f"{name}_std"] = math.sqrt(variance)  # over structures (sample std)
         return metrics

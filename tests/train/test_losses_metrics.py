@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch_geometric.data import Batch, Data
@@ -86,3 +87,7 @@ def test_metrics_by_hand_including_a2i_per_atom_metrics():
     assert m["atomic_mme"] == pytest.approx((0.5 + 1.0) / 2)
     assert m["atomic_nmae"] == pytest.approx((0.5 + 0.5) / 2)
     assert m["atomic_mape"] == pytest.approx((0.5 / 3 + 1 / 6) / 2)
+    # Table I's +-: sample standard deviation of the per-structure values
+    assert m["atomic_mae_std"] == pytest.approx(np.std([0.25, 1 / 3], ddof=1))
+    assert m["atomic_mme_std"] == pytest.approx(np.std([0.5, 1.0], ddof=1))
+    assert m["atomic_nmae_std"] == pytest.approx(0.0, abs=1e-7) and m["atomic_mape_std"] == pytest.approx(0.0, abs=1e-7)
