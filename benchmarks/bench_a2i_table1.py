@@ -212,10 +212,11 @@ class WallDistanceBaseline(nn.Module):
         return torch.minimum(xyz, self.box_length - xyz).amin(dim=1)
 
     @torch.no_grad()
-    def fit(self, graphs: Sequence[Data]) -> float:
-        """Fit the bins to the labels of ``graphs``; returns the training MSE."""
-        distance = torch.cat([self.wall_distance(g[keys.POSITIONS]) for g in graphs])
-        labels = torch.cat([g[keys.ATOMIC_ENERGIES].double() for g in graphs])
+    def fit(self, positions: Sequence[torch.Tensor], values: Sequence[torch.Tensor]) -> float:
+        """Fit the bins to per-atom ``values`` (``[n]`` per structure: labels, or a model's
+        predictions) at ``positions`` (``[n, 3]`` per structure); returns the fit's MSE."""
+        distance = torch.cat([self.wall_distance(p) for p in positions])
+        labels = torch.cat([v.detach().double() for v in values])
         quantiles = torch.linspace(0, 1, self.num_bins + 1, dtype=torch.float64)[1:-1]
         self.edges = torch.quantile(distance, quantiles)
         bins = torch.bucketize(distance, self.edges)
@@ -295,12 +296,7 @@ def wall_distance_share(graphs: Sequence[Data], values: Sequence[torch.Tensor], 
     model's predictions) that a function of the distance to the nearest box face alone explains:
     ``1 - MSE(WallDistanceBaseline fitted to the values) / Var(values)``. Near 1: the values depend
     on where an atom sits in the box, not on where its neighbours are."""
-    relabelled = []
-    for graph, value in zip(graphs, values):
-        copy = graph.clone()
-        copy[keys.ATOMIC_ENERGIES] = value.detach().to(graph[keys.POSITIONS].dtype)
-        relabelled.append(copy)
-    mse = WallDistanceBaseline(spec.dimension, spec.box_length).fit(relabelled)
+    mse = WallDistanceBaseline(spec.dimension, spec.box_length).fit([g[keys.POSITIONS] for g in graphs], values)
     variance = float(torch.cat([v.double() for v in values]).var(unbiased=False))
     return 1.0 - mse / variance
 
@@ -312,8 +308,6 @@ def predictions(setup: "ModelSetup", graphs: Sequence[Data]) -> list[torch.Tenso
     out = [setup.predict(Batch.from_data_list([g]))[keys.ATOMIC_ENERGIES].detach() for g in graphs]
     setup.module.train()
     return out
-
-
 
 
 @torch.no_grad()
@@ -431,7 +425,7 @@ def run_system(system: str, args: argparse.Namespace) -> list[RunResult]:
         )  # fmt: skip
         if name == "wall":  # fitted, not trained: one checkpoint at step 0
             start = time.perf_counter()
-            train_mse = setup.module.fit(train_graphs)
+            train_mse = setup.module.fit([g[keys.POSITIONS] for g in train_graphs], [g[keys.ATOMIC_ENERGIES] for g in train_graphs])
             metrics = evaluate(setup, test_graphs, max(args.batch_size, 32))
             result.checkpoints = [Checkpoint(0, time.perf_counter() - start, metrics, train_mse)]
             print(f"    fitted: train MSE {train_mse:.4g}, " + "  ".join(f"{k[7:]}={v:.4g}" for k, v in metrics.items()))
