@@ -137,13 +137,21 @@ class Progress:
 def ethanol_md(n_frames: int, interval: int, equil_steps: int, temperature_K: float, timestep_fs: float,
                friction_per_fs: float, rng: np.random.Generator) -> list[Atoms]:
     """Langevin MD of one ethanol molecule; a labelled frame every ``interval`` steps after equilibration."""
-    atoms = molecule("CH3CH2OH")
+    return molecule_md(molecule("CH3CH2OH"), "ethanol", n_frames, interval, equil_steps, temperature_K,
+                       timestep_fs, friction_per_fs, rng)
+
+
+def molecule_md(atoms: Atoms, name: str, n_frames: int, interval: int, equil_steps: int, temperature_K: float,
+                timestep_fs: float, friction_per_fs: float, rng: np.random.Generator) -> list[Atoms]:
+    """Langevin MD of one free molecule (GFN2-xTB); a labelled frame every ``interval`` steps after
+    ``equil_steps`` of equilibration. ``name`` labels the progress lines."""
+    atoms = atoms.copy()
     atoms.calc = make_calculator()
     thermalize(atoms, temperature_K, rng)
     # fixcm=False: ASE's fixcm=True does not sample NVT exactly; a free molecule may drift and rotate.
     dyn = Langevin(atoms, timestep_fs * units.fs, temperature_K=temperature_K,
                    friction=friction_per_fs / units.fs, fixcm=False, rng=rng)
-    progress = Progress("ethanol", equil_steps + (n_frames - 1) * interval)
+    progress = Progress(name, equil_steps + (n_frames - 1) * interval)
     reference_bonds = bonds(atoms)
     frames, broken, steps = [], 0, 0
     for chunk in [equil_steps] + [interval] * (n_frames - 1):
@@ -156,7 +164,7 @@ def ethanol_md(n_frames: int, interval: int, equil_steps: int, temperature_K: fl
         frames.append(labelled_copy(atoms, dict(
             config_type="md", md_step=steps, time_fs=steps * timestep_fs, temperature_K=temperature_K,
             kinetic_temperature_K=float(atoms.get_temperature()))))
-    print(f"  [ethanol] frames with changed covalent connectivity: {broken} of {len(frames)}")
+    print(f"  [{name}] frames with changed covalent connectivity: {broken} of {len(frames)}")
     return frames
 
 

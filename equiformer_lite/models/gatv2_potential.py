@@ -148,10 +148,8 @@ class GATv2Potential(AtomisticPotential):
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         edge_features, envelope = self._edge_inputs(edge_vectors)
         h = self._run_layers(self.embedding(species), edge_features, envelope, edge_index)  # [N, channels]
-        raw = self.readout(h) - self._isolated_energies()[species]  # [N], 0 for an isolated atom
         coordination = scatter(envelope, edge_index[1], dim=0, dim_size=species.shape[0], reduce="sum")  # [N]
-        ss = self.scale_shift
-        energies = ss.scale * raw + ss.shift * (1.0 - torch.exp(-coordination)) + ss.reference_energies[species]
+        energies = self.scale_shift.relative_to_isolated(self.readout(h), self._isolated_energies(), coordination, species)
         return energies, {}
 
     @torch.no_grad()

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Mapping, Optional, Sequence, Union
 
 import torch
+from e3nn import o3
 from torch import nn
+from torch_geometric.utils import scatter
 
 from ..data import keys
 from ..nn import (
@@ -30,7 +32,10 @@ class SE3Potential(AtomisticPotential):
     polynomial envelope and real spherical harmonics up to ``lmax``; ``num_layers``
     :class:`~equiformer_lite.nn.SE3AttentionLayer` s exchange equivariant messages; the invariant
     channels of the last layer give per-atom energies
-    :math:`E_i = \sigma \hat e_i + \mu + E^0_{Z_i}`, summed to the total energy. Forces are
+    :math:`E_i = E^0_{Z_i} + \sigma (\hat e_i - \hat e^{\rm iso}_{Z_i}) + \mu (1 - e^{-n_i})`, summed to
+    the total energy, where :math:`\hat e^{\rm iso}_Z` is the readout of a lone atom and :math:`n_i`
+    the smooth coordination number, so an atom with no neighbour gets exactly its E0
+    (:meth:`~equiformer_lite.nn.ScaleShiftEnergies.relative_to_isolated`). Forces are
     :math:`-\partial E/\partial r` (conservative) and stress the strain derivative.
 
     Parameters
@@ -38,6 +43,11 @@ class SE3Potential(AtomisticPotential):
     species : elements the model knows, as symbols or atomic numbers.
     cutoff : neighbour cutoff :math:`r_c`, Å.
     lmax : highest degree of the hidden features and spherical harmonics (default 2).
+    sh_lmax : highest degree of the edge spherical harmonics, if higher than ``lmax`` (as MACE's
+        ``max_ell`` above its ``max_L``): more angular information in the messages at the same width.
+    message_lmax : highest degree of the values and aggregated messages, if higher than ``lmax``;
+        the extra degrees reach the node features through the tensor square (needs
+        ``tensor_square=True``). The harmonics then go up to at least this degree.
     channels : channels per degree; must be divisible by ``num_heads``.
     num_heads : attention heads.
     num_layers : attention layers.
@@ -48,7 +58,18 @@ class SE3Potential(AtomisticPotential):
     nonlinearity : ``"norm"`` (thesis eq. 2.9, default) or ``"gate"``.
     self_interaction : ``"linear"`` (default) or ``"attentive"`` (thesis eqs. 2.6-2.7).
     activation : scalar activation (``"silu"``, ``"relu"``, ``"tanh"``).
+    attention : ``"softmax"`` (envelope-weighted softmax over neighbours) or ``"silu"``
+        (unnormalised weights divided by ``avg_num_neighbors``, which keeps the neighbour count;
+        see :class:`~equiformer_lite.nn.SE3AttentionLayer`).
+    avg_num_neighbors : average neighbours per atom of the training data (set by the trainer
+        from the data statistics); the divisor of the ``"silu"`` sums.
+    species_self_interaction : species-dependent self-interaction (a tensor product with the
+        one-hot species, as NequIP's self-connection).
+    tensor_square : add a channel-wise tensor square of the aggregated messages in every layer
+        (three-body terms, :class:`~equiformer_lite.nn.product.NodeTensorSquare`).
     readout_hidden : width of the energy readout.
+    layer_readouts : add a linear energy readout of every layer but the last (as MACE sums the
+        readouts of all its layers), a short path from every layer to the energy.
     direct_forces : add a non-conservative l=1 force head (output ``direct_forces``).
     scale, shift : per-atom energy scale and shift (eV), set from data statistics.
     atomic_energies : per-element reference energies E0 (eV), a dict by symbol or a list.
@@ -73,6 +94,8 @@ class SE3Potential(AtomisticPotential):
         cutoff: float = 5.0,
         *,
         lmax: int = 2,
+        sh_lmax: Optional[int] = None,
+        message_lmax: Optional[int] = None,
         channels: int = 16,
         num_heads: int = 4,
         num_layers: int = 3,
@@ -84,7 +107,12 @@ class SE3Potential(AtomisticPotential):
         nonlinearity: str = "norm",
         self_interaction: str = "linear",
         activation: str = "silu",
+        attention: str = "softmax",
+        avg_num_neighbors: float = 1.0,
+        species_self_interaction: bool = False,
+        tensor_square: bool = False,
         readout_hidden: int = 16,
+        layer_readouts: bool = False,
         direct_forces: bool = False,
         scale: float = 1.0,
         shift: float = 0.0,
@@ -107,6 +135,9 @@ class SE3Potential(AtomisticPotential):
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
         if channels % num_heads:
             raise ValueError(f"channels ({channels}) must be divisible by the number of heads ({num_heads})")
+        for name, value in (("sh_lmax", sh_lmax), ("message_lmax", message_lmax)):
+            if value is not None and (not isinstance(value, int) or value < lmax):
+                raise ValueError(f"{name} must be an integer >= lmax ({lmax}), got {value!r}")
         if direct_forces and lmax < 1:
             raise ValueError(f"direct_forces needs lmax >= 1 (vector features), got lmax={lmax}")
         self._build_from_config(config)
@@ -115,7 +146,10 @@ class SE3Potential(AtomisticPotential):
         lmax, channels, parity = config["lmax"], config["channels"], config["parity"]
         num_basis = config["num_basis"]
         self.irreps_hidden = hidden_irreps(channels, lmax, parity)
-        self.spherical_harmonics = EdgeSphericalHarmonics(lmax, parity=parity)
+        message_lmax = lmax if config["message_lmax"] is None else config["message_lmax"]
+        sh_lmax = max(message_lmax, lmax if config["sh_lmax"] is None else config["sh_lmax"])
+        irreps_message = hidden_irreps(channels, message_lmax, parity)
+        self.spherical_harmonics = EdgeSphericalHarmonics(sh_lmax, parity=parity)
         self.radial = RadialEmbedding(self.cutoff, num_basis, envelope_p=config["envelope_p"])
         self.embedding = SpeciesEmbedding(self.num_species, channels)
         irreps_in = self.embedding.irreps_out
@@ -133,24 +167,52 @@ class SE3Potential(AtomisticPotential):
                     nonlinearity=config["nonlinearity"],
                     self_interaction=config["self_interaction"],
                     activation=config["activation"],
+                    attention=config["attention"],
+                    avg_num_neighbors=config["avg_num_neighbors"],
+                    num_species=self.num_species if config["species_self_interaction"] else 0,
+                    tensor_square=config["tensor_square"],
+                    irreps_message=irreps_message,
                 )
             )
             irreps_in = self.irreps_hidden
         self.layers = nn.ModuleList(layers)
         self.readout = AtomicEnergyReadout(self.irreps_hidden, config["readout_hidden"])
+        self.layer_readouts = (
+            nn.ModuleList(o3.Linear(self.irreps_hidden, "0e") for _ in layers[:-1]) if config["layer_readouts"] else None
+        )
         self.direct_force_head = DirectForceHead(self.irreps_hidden) if config["direct_forces"] else None
         self.scale_shift = ScaleShiftEnergies(self.num_species, scale=config["scale"], shift=config["shift"])
+
+    def _run_layers(self, species, sh, radial, envelope, edge_index) -> tuple[torch.Tensor, torch.Tensor]:
+        """Raw per-atom energies ``[N]`` (the last layer's readout, plus the linear readouts of the
+        earlier layers when ``layer_readouts``) and the last layer's features ``[N, irreps_hidden]``."""
+        x = self.embedding(species)  # [N, channels x 0e]
+        one_hot = nn.functional.one_hot(species, self.num_species).to(x.dtype)  # [N, num_species]
+        raw = x.new_zeros(x.shape[0])
+        for t, layer in enumerate(self.layers):
+            x = layer(x, sh, radial, envelope, edge_index, one_hot)  # [N, irreps_hidden]
+            if self.layer_readouts is not None and t < len(self.layers) - 1:
+                raw = raw + self.layer_readouts[t](x).squeeze(-1)
+        return raw + self.readout(x), x
+
+    def _isolated_energies(self) -> torch.Tensor:
+        """``[num_species]`` raw readout of each species with no neighbours (all messages zero)."""
+        species = torch.arange(self.num_species, device=self.scale_shift.reference_energies.device)
+        dtype = self.scale_shift.reference_energies.dtype
+        no_edges = torch.zeros(2, 0, dtype=torch.long, device=species.device)
+        sh = torch.zeros(0, self.spherical_harmonics.irreps_out.dim, dtype=dtype, device=species.device)
+        radial = torch.zeros(0, self.radial.irreps_out.dim, dtype=dtype, device=species.device)
+        return self._run_layers(species, sh, radial, radial.new_zeros(0), no_edges)[0]
 
     def atomic_energies(
         self, species: torch.Tensor, edge_vectors: torch.Tensor, edge_index: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         lengths = edge_vectors.norm(dim=-1)  # [E], non-zero (checked by the caller)
-        sh = self.spherical_harmonics(edge_vectors)  # [E, (lmax+1)^2]
+        sh = self.spherical_harmonics(edge_vectors)  # [E, (sh_lmax+1)^2]
         radial, envelope = self.radial(lengths)  # [E, num_basis], [E]
-        x = self.embedding(species)  # [N, channels x 0e]
-        for layer in self.layers:
-            x = layer(x, sh, radial, envelope, edge_index)  # [N, irreps_hidden]
-        energies = self.scale_shift(self.readout(x), species)  # [N]
+        raw, x = self._run_layers(species, sh, radial, envelope, edge_index)  # [N], [N, irreps_hidden]
+        coordination = scatter(envelope, edge_index[1], dim=0, dim_size=species.shape[0], reduce="sum")  # [N]
+        energies = self.scale_shift.relative_to_isolated(raw, self._isolated_energies(), coordination, species)
         extras = {}
         if self.direct_force_head is not None:
             extras[keys.DIRECT_FORCES] = self.direct_force_head(x)  # [N, 3], non-conservative

@@ -4,6 +4,7 @@ from .attention import EdgeTensorProduct, SE3AttentionLayer
 from .embedding import EdgeSphericalHarmonics, SpeciesEmbedding
 from .irreps_tools import hidden_irreps
 from .nonlinearity import NormNonlinearity, build_gate
+from .product import NodeTensorSquare
 from .radial import BesselBasis, PolynomialEnvelope, RadialEmbedding
 from .gatv2 import GATv2Layer
 from .readout import AtomicEnergyReadout, DirectForceHead, PyramidalReadout, ScaleShiftEnergies
@@ -20,6 +21,7 @@ __all__ = [
     "EdgeTensorProduct",
     "GATv2Layer",
     "MultiheadAttentionBlock",
+    "NodeTensorSquare",
     "NormNonlinearity",
     "PolynomialEnvelope",
     "PyramidalReadout",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import torch
 from e3nn import o3
@@ -12,6 +13,7 @@ from torch_geometric.utils import scatter
 
 from .irreps_tools import check_divisible, head_dot, scale_heads
 from .nonlinearity import NormNonlinearity, build_gate
+from .product import NodeTensorSquare
 from .self_interaction import build_self_interaction
 from .softmax import envelope_softmax
 
@@ -77,6 +79,18 @@ class SE3AttentionLayer(nn.Module):
     :func:`~equiformer_lite.nn.softmax.envelope_softmax`, and on the messages), SI is the linear or
     attentive self-interaction and :math:`\sigma` the norm nonlinearity or the gate.
 
+    ``attention="silu"`` replaces the softmax by an unnormalised weight per edge and head, as
+    TorchMD-Net's equivariant transformer does:
+    :math:`\alpha^h_{ij} = \mathrm{SiLU}(s^h_{ij}) / \bar n`, with :math:`\bar n` the average number of
+    neighbours of the training data. A softmax makes the weights of each atom sum to one, so the
+    aggregated message cannot tell two neighbours from ten alike; the unnormalised sum keeps the
+    neighbour count (the body-order information that MACE and NequIP sums carry). The envelope on
+    the messages alone keeps it smooth at the cutoff.
+
+    With ``num_species`` > 0, the self-interaction is species-dependent (NequIP's self-connection):
+    an e3nn tensor product of the features with the one-hot species, so each element has its own
+    channel mixing; the layer then takes ``node_attrs`` (the one-hot species) in :meth:`forward`.
+
     Parameters
     ----------
     irreps_in : node features in.
@@ -88,9 +102,19 @@ class SE3AttentionLayer(nn.Module):
     nonlinearity : ``"norm"`` (eq. 2.9) or ``"gate"``.
     self_interaction : ``"linear"`` or ``"attentive"`` (eqs. 2.6-2.7).
     activation : scalar activation of the nonlinearity.
+    attention : ``"softmax"`` (envelope-weighted softmax, the default) or ``"silu"`` (see above).
+    avg_num_neighbors : :math:`\bar n`, the divisor of the unnormalised ``"silu"`` sum.
+    num_species : > 0 for a species-dependent self-interaction (linear only).
+    tensor_square : add the :class:`~equiformer_lite.nn.product.NodeTensorSquare` of the
+        aggregated messages to the update (three-body terms in every layer).
+    irreps_message : irreps of the values and aggregated messages (default ``irreps_out``). With
+        higher degrees than ``irreps_out`` (as MACE's messages reach ``max_ell`` above ``max_L``),
+        the extra degrees reach the node features through the tensor square, which needs
+        ``tensor_square=True``.
 
     Shapes: ``x [N, irreps_in.dim]``, ``sh [E, irreps_sh.dim]``, ``radial [E, num_basis]``,
-    ``envelope [E]``, ``edge_index [2, E]`` (sender, receiver) -> ``[N, irreps_out.dim]``.
+    ``envelope [E]``, ``edge_index [2, E]`` (sender, receiver), ``node_attrs [N, num_species]``
+    -> ``[N, irreps_out.dim]``.
     """
 
     def __init__(
@@ -106,8 +130,22 @@ class SE3AttentionLayer(nn.Module):
         nonlinearity: str = "norm",
         self_interaction: str = "linear",
         activation: str = "silu",
+        attention: str = "softmax",
+        avg_num_neighbors: float = 1.0,
+        num_species: int = 0,
+        tensor_square: bool = False,
+        irreps_message=None,
     ) -> None:
         super().__init__()
+        if attention not in ("softmax", "silu"):
+            raise ValueError(f"unknown attention '{attention}', choose 'softmax' or 'silu'")
+        if not avg_num_neighbors > 0:
+            raise ValueError(f"avg_num_neighbors must be positive, got {avg_num_neighbors!r}")
+        if num_species and self_interaction != "linear":
+            raise ValueError(f"a species-dependent self-interaction is linear; got self_interaction={self_interaction!r}")
+        self.attention = attention
+        self.avg_num_neighbors = float(avg_num_neighbors)
+        self.num_species = int(num_species)
         self.irreps_in = o3.Irreps(irreps_in)
         self.irreps_sh = o3.Irreps(irreps_sh)
         self.irreps_out = o3.Irreps(irreps_out)
@@ -121,13 +159,17 @@ class SE3AttentionLayer(nn.Module):
         self.irreps_qk = o3.Irreps([(mul, ir) for mul, ir in self.irreps_out if ir in in_types])
         if not self.irreps_qk:
             raise ValueError(f"irreps_in {self.irreps_in} and irreps_out {self.irreps_out} share no irrep for attention")
-        self.irreps_value = self.irreps_out
+        self.irreps_value = self.irreps_out if irreps_message is None else o3.Irreps(irreps_message)
+        check_divisible(self.irreps_value, num_heads, "irreps_message")
+        if not tensor_square and {ir for _, ir in self.irreps_value} - {ir for _, ir in self.irreps_out}:
+            raise ValueError(f"irreps_message {self.irreps_value} has degrees that irreps_out {self.irreps_out} lacks: "
+                             "they reach the nodes only through tensor_square=True")
         self.head_dim = self.irreps_qk.dim // num_heads
 
         self.edge_tp = EdgeTensorProduct(
             self.irreps_in,
             self.irreps_sh,
-            self.irreps_out,
+            self.irreps_value,
             num_basis,
             radial_hidden=radial_hidden,
             radial_layers=radial_layers,
@@ -144,7 +186,11 @@ class SE3AttentionLayer(nn.Module):
             raise ValueError(f"unknown nonlinearity '{nonlinearity}', choose 'norm' or 'gate'")
         irreps_pre = self.nonlinearity.irreps_in
         self.output = o3.Linear(self.irreps_value, irreps_pre)
-        self.self_interaction = build_self_interaction(self_interaction, self.irreps_in, irreps_pre)
+        self.tensor_square = NodeTensorSquare(self.irreps_value, irreps_pre) if tensor_square else None
+        if self.num_species:
+            self.self_interaction = o3.FullyConnectedTensorProduct(self.irreps_in, f"{self.num_species}x0e", irreps_pre)
+        else:
+            self.self_interaction = build_self_interaction(self_interaction, self.irreps_in, irreps_pre)
         self.residual = self.irreps_in == self.irreps_out
 
     def forward(
@@ -154,6 +200,7 @@ class SE3AttentionLayer(nn.Module):
         radial: torch.Tensor,
         envelope: torch.Tensor,
         edge_index: torch.Tensor,
+        node_attrs: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
         sender, receiver = edge_index[0], edge_index[1]
         num_nodes = x.shape[0]
@@ -162,12 +209,20 @@ class SE3AttentionLayer(nn.Module):
         k = self.key(m)  # [E, irreps_qk]
         v = self.value(m)  # [E, irreps_value]
         logits = head_dot(q[receiver], k, self.irreps_qk, self.num_heads) / math.sqrt(self.head_dim)  # [E, H]
-        alpha = envelope_softmax(logits, envelope, receiver, num_nodes)  # [E, H]
+        if self.attention == "softmax":
+            alpha = envelope_softmax(logits, envelope, receiver, num_nodes)  # [E, H]
+        else:
+            alpha = nn.functional.silu(logits) / self.avg_num_neighbors  # [E, H]
         # The envelope also multiplies the message: a lone neighbour has alpha = 1 whatever u is.
         messages = scale_heads(v, alpha * envelope.unsqueeze(-1), self.irreps_value, self.num_heads)  # [E, dim]
         aggregated = scatter(messages, receiver, dim=0, dim_size=num_nodes, reduce="sum")  # [N, irreps_value]
-        update = self.nonlinearity(self.output(aggregated) + self.self_interaction(x))  # [N, irreps_out]
+        pre = self.output(aggregated)  # [N, irreps_pre]
+        if self.tensor_square is not None:
+            pre = pre + self.tensor_square(aggregated)
+        si = self.self_interaction(x, node_attrs) if self.num_species else self.self_interaction(x)
+        update = self.nonlinearity(pre + si)  # [N, irreps_out]
         return x + update if self.residual else update
 
     def extra_repr(self) -> str:
-        return f"irreps_in={self.irreps_in}, irreps_out={self.irreps_out}, num_heads={self.num_heads}"
+        return (f"irreps_in={self.irreps_in}, irreps_out={self.irreps_out}, num_heads={self.num_heads}, "
+                f"attention={self.attention}")

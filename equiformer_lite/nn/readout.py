@@ -75,6 +75,26 @@ class ScaleShiftEnergies(nn.Module):
     def forward(self, raw: torch.Tensor, species: torch.Tensor) -> torch.Tensor:
         return self.scale * raw + self.shift + self.reference_energies[species]  # [N]
 
+    def relative_to_isolated(
+        self, raw: torch.Tensor, raw_isolated: torch.Tensor, coordination: torch.Tensor, species: torch.Tensor
+    ) -> torch.Tensor:
+        r"""Per-atom energies that are exactly :math:`E^0` for an atom with no neighbour:
+
+        .. math:: E_i = E^0_{Z_i} + \sigma\,\big(\hat e_i - \hat e^{\rm iso}_{Z_i}\big) + \mu\,\big(1 - e^{-n_i}\big)
+
+        where :math:`\hat e^{\rm iso}_Z` is the raw readout of a lone atom of species Z and
+        :math:`n_i = \sum_j u(r_{ij})` the smooth coordination number (the envelope sum), so the
+        shift :math:`\mu` switches on smoothly as neighbours come in. A readout of the bare
+        species embedding added on top of E0 would end dissociation curves at the wrong asymptote.
+
+        Shapes: ``raw [N]``, ``raw_isolated [num_species]``, ``coordination [N]``, ``species [N]`` -> ``[N]``.
+        """
+        return (
+            self.scale * (raw - raw_isolated[species])
+            + self.shift * (1.0 - torch.exp(-coordination))
+            + self.reference_energies[species]
+        )  # [N]
+
 
 class DirectForceHead(nn.Module):
     r"""A **non-conservative** per-atom force: one 1o vector from the features, as the

@@ -15,6 +15,9 @@ __all__ = ["DataConfig", "TrainingConfig", "RunConfig", "load_config"]
 # GFN2-xTB (tblite 0.8.0) energies of isolated H, C and O atoms, eV (data_cards/ethanol_gfn2_md.md).
 GFN2_XTB_ATOM_ENERGIES = {"H": -10.707211, "C": -48.847445, "O": -102.571173}
 
+# The default job's data: bundled ethanol MD and periodic water box (data_cards/).
+DEFAULT_DATA = ("bundled:ethanol", "bundled:water_box")
+
 # The default job's model: small enough to train in minutes on 2 CPU cores.
 DEFAULT_MODEL = {"type": "se3", "cutoff": 5.0, "lmax": 2, "channels": 8, "num_heads": 2, "num_layers": 2}
 
@@ -23,12 +26,25 @@ DEFAULT_MODEL = {"type": "se3", "cutoff": 5.0, "lmax": 2, "channels": 8, "num_he
 class DataConfig:
     """Where the structures come from and how labels are read.
 
-    ``path``: a file any reader of :mod:`equiformer_lite.data` handles, or ``bundled:NAME`` for a
-    data set shipped with the package. ``atomic_energies``: ``"fit"`` (least squares on
+    Two ways to give the structures (a file is anything a reader of :mod:`equiformer_lite.data`
+    handles, or ``bundled:NAME`` for a data set shipped with the package; each field takes one
+    file or a list):
+
+    - ``path``: one pool, split into training, validation and test sets by ``val_fraction`` and
+      ``test_fraction`` (seeded by ``split_seed``) or by the index file ``split_file``;
+    - ``train_path`` with optional ``val_path`` and ``test_path`` (MACE's ``--train_file``,
+      ``--valid_file``, ``--test_file``): the sets as given. Without ``val_path`` the validation set
+      is ``val_fraction`` of the training file; without ``test_path`` there is no test set.
+
+    Without either, ``path`` is the bundled default data. ``max_structures`` keeps a seeded random
+    subset of the pool (or of the training file). ``atomic_energies``: ``"fit"`` (least squares on
     composition), a dict ``{symbol: eV}``, or ``None`` (zeros).
     """
 
-    path: Union[str, list] = field(default_factory=lambda: ["bundled:ethanol", "bundled:water_box"])
+    path: Union[str, list, None] = None
+    train_path: Union[str, list, None] = None
+    val_path: Union[str, list, None] = None
+    test_path: Union[str, list, None] = None
     format: Optional[str] = None
     energy_key: str = "energy"
     forces_key: str = "forces"
@@ -45,6 +61,17 @@ class DataConfig:
     cache_dir: Optional[str] = None
 
     def __post_init__(self) -> None:
+        if self.train_path is None:
+            if self.val_path is not None or self.test_path is not None:
+                raise ValueError("data.val_path and data.test_path need data.train_path")
+            if self.path is None:
+                self.path = list(DEFAULT_DATA)
+        else:
+            if self.path is not None:
+                raise ValueError(f"give data.path (one pool, split by fractions) or data.train_path "
+                                 f"(separate files), not both: path={self.path!r}, train_path={self.train_path!r}")
+            if self.split_file is not None:
+                raise ValueError("data.split_file indexes a pooled data.path; with data.train_path the files are the split")
         if not (0 <= self.val_fraction < 1 and 0 <= self.test_fraction < 1 and self.val_fraction + self.test_fraction < 1):
             raise ValueError(f"val_fraction ({self.val_fraction}) and test_fraction ({self.test_fraction}) must be in [0, 1) and sum below 1")
         if isinstance(self.atomic_energies, str) and self.atomic_energies != "fit":
@@ -75,7 +102,20 @@ class TrainingConfig:
     stress_weight: float = 1000.0
     # Per-atom energy labels (the A2I paper's only target); 0 leaves them out of the loss.
     atomic_energies_weight: float = 0.0
+    # Stage two (MACE's "SWA" stage): from epoch ``stage_two_epoch`` on (0-based; None: never) the
+    # loss uses these energy and force weights, typically a much larger energy weight to fit
+    # total energies once the forces are learned. The best model is then chosen among stage-two
+    # epochs only (their validation loss is on another scale).
+    stage_two_epoch: Optional[int] = None
+    stage_two_energy_weight: Optional[float] = None
+    stage_two_forces_weight: Optional[float] = None
+    stage_two_lr: Optional[float] = None  # a constant lr in stage two (None: the schedule goes on)
+    amsgrad: bool = False  # AMSGrad variant of Adam(W), as MACE and NequIP train
     clip_grad_norm: Optional[float] = 10.0
+    # Clip relative to the recent steps: at clip_grad_factor x the median gradient norm of the last
+    # 100 steps (none before 10 steps), so that it fires on outliers only, whatever the scale of
+    # the loss. With clip_grad_norm too, the smaller bound applies.
+    clip_grad_factor: Optional[float] = None
     ema_decay: Optional[float] = 0.99
     max_consecutive_skips: int = 5
     rollback_lr_factor: float = 0.5
@@ -98,6 +138,11 @@ class TrainingConfig:
             ("loss", self.loss in ("mse", "huber", "logcosh")),
             ("atomic_energies_weight", 0 <= self.atomic_energies_weight < float("inf")),
             ("clip_grad_norm", self.clip_grad_norm is None or self.clip_grad_norm > 0),
+            ("clip_grad_factor", self.clip_grad_factor is None or self.clip_grad_factor > 1),
+            ("stage_two_epoch", self.stage_two_epoch is None or 0 <= self.stage_two_epoch < self.epochs),
+            ("stage_two_energy_weight", self.stage_two_energy_weight is None or self.stage_two_energy_weight >= 0),
+            ("stage_two_forces_weight", self.stage_two_forces_weight is None or self.stage_two_forces_weight >= 0),
+            ("stage_two_lr", self.stage_two_lr is None or self.stage_two_lr > 0),
             ("ema_decay", self.ema_decay is None or 0 < self.ema_decay < 1),
             ("max_consecutive_skips", self.max_consecutive_skips >= 1),
             ("rollback_lr_factor", 0 < self.rollback_lr_factor < 1),

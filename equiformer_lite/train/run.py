@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import os
@@ -23,7 +24,7 @@ from .metrics import MetricAccumulator
 from .plots import plot_learning_curve, plot_parity
 from .trainer import Trainer
 
-__all__ = ["BUNDLED_DATA", "resolve_data_paths", "train_from_config", "evaluate_model"]
+__all__ = ["BUNDLED_DATA", "resolve_data_paths", "load_splits", "train_from_config", "evaluate_model"]
 
 log = logging.getLogger(__name__)
 
@@ -52,30 +53,49 @@ def resolve_data_paths(spec: Union[str, Sequence[str]]) -> list[Path]:
     return paths
 
 
-def _load_graphs(config: RunConfig, cutoff: float):
+def _load_files(spec, cutoff: float, d):
+    """One data set of the graphs of the files ``spec`` names (stress labels of mixed data padded)."""
     from ..data import AtomicDataset
 
-    d = config.data
     datasets = [
         AtomicDataset.from_file(
             path, cutoff, format=d.format, energy_key=d.energy_key, forces_key=d.forces_key,
             stress_key=d.stress_key, energy_unit=d.energy_unit, cache_dir=d.cache_dir,
         )
-        for path in resolve_data_paths(d.path)
+        for path in resolve_data_paths(spec)
     ]
-    dataset = datasets[0] if len(datasets) == 1 else AtomicDataset.concatenate(datasets)
+    return datasets[0] if len(datasets) == 1 else AtomicDataset.concatenate(datasets)
+
+
+def _max_structures(dataset, d):
     if d.max_structures is not None and len(dataset) > d.max_structures:
         keep = np.random.default_rng(d.split_seed).permutation(len(dataset))[: d.max_structures]
         dataset = dataset.subset(np.sort(keep))
-    return dataset  # stress labels of mixed data are already padded by AtomicDataset
+    return dataset
 
 
-def _splits(config: RunConfig, n: int) -> dict[str, np.ndarray]:
+def load_splits(config: RunConfig, cutoff: float):
+    """The training, validation and test sets a config's ``data`` section describes: a pooled
+    ``path`` split by fractions or an index file, or separate ``train_path``/``val_path``/``test_path``
+    files (see :class:`~equiformer_lite.train.DataConfig`)."""
     from ..data import load_split_indices, split_indices
 
-    if config.data.split_file:
-        return load_split_indices(config.data.split_file, num_structures=n)
-    return split_indices(n, val_fraction=config.data.val_fraction, test_fraction=config.data.test_fraction, seed=config.data.split_seed)
+    d = config.data
+    if d.train_path is None:
+        dataset = _max_structures(_load_files(d.path, cutoff, d), d)
+        if d.split_file:
+            split = load_split_indices(d.split_file, num_structures=len(dataset))
+        else:
+            split = split_indices(len(dataset), val_fraction=d.val_fraction, test_fraction=d.test_fraction, seed=d.split_seed)
+        return tuple(dataset.subset(split[k]) for k in ("train", "val", "test"))
+    train = _max_structures(_load_files(d.train_path, cutoff, d), d)
+    if d.val_path is None:
+        split = split_indices(len(train), val_fraction=d.val_fraction, test_fraction=0.0, seed=d.split_seed)
+        train, val = train.subset(split["train"]), train.subset(split["val"])
+    else:
+        val = _load_files(d.val_path, cutoff, d)
+    test = _load_files(d.test_path, cutoff, d) if d.test_path is not None else train.subset([])
+    return train, val, test
 
 
 def _reference_energies(config: RunConfig, train_set, species: list[str]) -> dict[str, float]:
@@ -133,19 +153,18 @@ def train_from_config(config: RunConfig, *, resume: bool = False) -> dict[str, A
         raise ValueError(f"unknown model type '{model_type}', choose one of {sorted(MODELS)}")
     cutoff = float(model_config.get("cutoff", 5.0))
 
-    dataset = _load_graphs(config, cutoff)
-    split = _splits(config, len(dataset))
-    train_set, val_set, test_set = (dataset.subset(split[k]) for k in ("train", "val", "test"))
-    species = model_config.pop("species", None) or sorted(dataset.species)
+    train_set, val_set, test_set = load_splits(config, cutoff)
+    species = model_config.pop("species", None) or sorted({s for part in (train_set, val_set, test_set) for s in part.species})
     e0 = _reference_energies(config, train_set, species)
     from ..data import compute_statistics
 
     stats = compute_statistics(train_set, species, e0)
     per_atom_only = t.atomic_energies_weight > 0 and t.forces_weight == 0  # e.g. the A2I paper's task
     scale, shift = stats.suggested_scale_shift(per_atom_labels=per_atom_only)
-    model = MODELS[model_type](
-        species=species, dtype=t.dtype, atomic_energies=e0, scale=scale, shift=shift, **model_config
-    )
+    model_class = MODELS[model_type]
+    if "avg_num_neighbors" in inspect.signature(model_class).parameters:
+        model_config.setdefault("avg_num_neighbors", stats.avg_num_neighbors)
+    model = model_class(species=species, dtype=t.dtype, atomic_energies=e0, scale=scale, shift=shift, **model_config)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))

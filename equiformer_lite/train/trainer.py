@@ -6,6 +6,7 @@ import copy
 import csv
 import logging
 import math
+import statistics
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -27,6 +28,9 @@ __all__ = ["Trainer", "TrainingDiverged"]
 
 log = logging.getLogger(__name__)
 
+RECENT_STEPS = 100  # gradient norms remembered for the relative clipping bound
+MIN_RECENT_STEPS = 10  # no relative clipping before this many steps
+
 
 class TrainingDiverged(RuntimeError):
     """Training could not recover from non-finite losses or gradients."""
@@ -36,7 +40,9 @@ class Trainer:
     """Train a potential on energies, forces and stress.
 
     - AdamW; one-cycle, cosine-with-warm-up, reduce-on-plateau or constant learning rate;
-    - gradient-norm clipping, with the norms and the number of clipped steps logged;
+    - gradient-norm clipping, absolute (``clip_grad_norm``) or relative to the median norm of the
+      recent steps (``clip_grad_factor``, which fires on outliers only), with the norms and the
+      number of clipped steps logged;
     - an exponential moving average of the weights, used for validation and the saved model;
     - a step whose loss or gradients are not finite is skipped (parameters untouched) and counted;
       after ``max_consecutive_skips`` in a row, the model, optimiser, scheduler and EMA roll back to
@@ -60,15 +66,18 @@ class Trainer:
         self.world_size = dist.get_world_size() if self.distributed else 1
         self.is_main = self.rank == 0
         self.train_set, self.val_set = train_set, val_set
-        self.loss_fn = PotentialLoss(
-            config.loss,
-            energy_weight=config.energy_weight,
-            forces_weight=config.forces_weight,
-            stress_weight=config.stress_weight,
-            atomic_energies_weight=config.atomic_energies_weight,
-            alpha=config.loss_alpha,
+        self.stage_one_loss = self._loss(config.energy_weight, config.forces_weight)
+        self.stage_two_loss = (
+            self._loss(
+                config.energy_weight if config.stage_two_energy_weight is None else config.stage_two_energy_weight,
+                config.forces_weight if config.stage_two_forces_weight is None else config.stage_two_forces_weight,
+            )
+            if config.stage_two_epoch is not None
+            else None
         )
-        self.optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.optimizer = torch.optim.AdamW(
+            model.parameters(), lr=config.lr, weight_decay=config.weight_decay, amsgrad=config.amsgrad
+        )
         self.sampler = DistributedSampler(
             train_set, num_replicas=self.world_size, rank=self.rank, shuffle=True, seed=config.seed, drop_last=self.distributed
         )
@@ -89,10 +98,29 @@ class Trainer:
         self.epochs_since_best = 0
         self.counters = {"clipped": 0, "skipped": 0, "rollbacks": 0, "steps": 0}
         self._consecutive_skips = 0
+        self._recent_grad_norms: list[float] = []  # the last RECENT_STEPS gradient norms, for clip_grad_factor
         self.history: list[dict[str, float]] = []
         self._good_state: Optional[dict[str, Any]] = None
         if resume:
             self.resume(self.output_dir / "last.pt")
+
+    def _loss(self, energy_weight: float, forces_weight: float) -> PotentialLoss:
+        c = self.config
+        return PotentialLoss(
+            c.loss, energy_weight=energy_weight, forces_weight=forces_weight, stress_weight=c.stress_weight,
+            atomic_energies_weight=c.atomic_energies_weight, alpha=c.loss_alpha,
+        )
+
+    @property
+    def in_stage_two(self) -> bool:
+        """Whether the epoch being trained (or just finished) is in stage two."""
+        start = self.config.stage_two_epoch
+        return start is not None and self.epoch >= start
+
+    @property
+    def loss_fn(self) -> PotentialLoss:
+        """The loss of the current stage."""
+        return self.stage_two_loss if self.in_stage_two else self.stage_one_loss
 
     # --- schedule ---------------------------------------------------------------------------------
     def _build_scheduler(self):
@@ -123,7 +151,12 @@ class Trainer:
     def per_step_schedule(self) -> bool:
         return not isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
 
-    def _apply_lr_scale(self) -> None:
+    def _apply_lr_overrides(self) -> None:
+        # Stage two with its own lr: that lr (times any rollback reduction), whatever the schedule.
+        if self.in_stage_two and self.config.stage_two_lr is not None:
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.config.stage_two_lr * self.lr_scale
+            return
         # The per-step schedules compute the lr in closed form each step, so a rollback's reduction
         # is re-applied on top of it; reduce-on-plateau is multiplicative and is scaled once instead.
         if self.per_step_schedule and self.lr_scale != 1.0:
@@ -152,22 +185,35 @@ class Trainer:
         if not self._all_ranks_agree(bool(torch.isfinite(loss))):
             return self._skip()
         loss.backward()
-        max_norm = self.config.clip_grad_norm if self.config.clip_grad_norm else math.inf
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm))
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        grad_norm = float(torch.nn.utils.get_total_norm([p.grad for p in params]))
         if not self._all_ranks_agree(math.isfinite(grad_norm)):
             self.optimizer.zero_grad(set_to_none=True)
             return self._skip()
+        max_norm = self.max_grad_norm
+        self._recent_grad_norms = (self._recent_grad_norms + [grad_norm])[-RECENT_STEPS:]
         if grad_norm > max_norm:
+            torch.nn.utils.clip_grads_with_norm_(params, max_norm, torch.tensor(grad_norm))
             self.counters["clipped"] += 1
         self.optimizer.step()
         if self.ema is not None:
             self.ema.update_parameters(self.model)
         if self.per_step_schedule:
             self.scheduler.step()
-            self._apply_lr_scale()
+            self._apply_lr_overrides()
         self.step += 1
         self._consecutive_skips = 0
         return {"loss": float(loss.detach()), "grad_norm": grad_norm, **terms}
+
+    @property
+    def max_grad_norm(self) -> float:
+        """The clipping bound of the next step: ``clip_grad_norm``, and ``clip_grad_factor`` times
+        the median gradient norm of the recent steps (once there are enough), the smaller one."""
+        c = self.config
+        bound = c.clip_grad_norm if c.clip_grad_norm else math.inf
+        if c.clip_grad_factor and len(self._recent_grad_norms) >= MIN_RECENT_STEPS:
+            bound = min(bound, c.clip_grad_factor * statistics.median(self._recent_grad_norms))
+        return bound
 
     def _skip(self) -> None:
         self.counters["skipped"] += 1
@@ -245,7 +291,11 @@ class Trainer:
         self._good_state = self._training_state()
         last = self.config.epochs if until_epoch is None else min(until_epoch, self.config.epochs)
         while self.epoch < last:
-            row = {"epoch": self.epoch + 1, "lr": self.lr}
+            if self.config.stage_two_epoch is not None and self.epoch == self.config.stage_two_epoch:
+                log.info("stage two from epoch %d: loss weights changed, best model chosen anew", self.epoch + 1)
+                self.best_val, self.epochs_since_best = math.inf, 0
+            self._apply_lr_overrides()
+            row = {"epoch": self.epoch + 1, "lr": self.lr, "stage": 2 if self.in_stage_two else 1}
             row.update(self.train_epoch())
             val = self.evaluate(self.val_loader) if len(self.val_set) else {"loss": row.get("train_loss", math.nan)}
             row.update({f"val_{k}": v for k, v in val.items()})
@@ -284,6 +334,7 @@ class Trainer:
             "best_val": self.best_val,
             "epochs_since_best": self.epochs_since_best,
             "counters": dict(self.counters),
+            "recent_grad_norms": list(self._recent_grad_norms),
             "history": list(self.history),
             "rng": rng_state(),
         })
@@ -314,6 +365,7 @@ class Trainer:
         self.epoch, self.step, self.lr_scale = state["epoch"], state["step"], state["lr_scale"]
         self.best_val, self.epochs_since_best = state["best_val"], state["epochs_since_best"]
         self.counters.update(state["counters"])
+        self._recent_grad_norms = list(state.get("recent_grad_norms", []))
         self.history = list(state["history"])
         set_rng_state(state["rng"])
         log.info("resumed from %s at epoch %d", path, self.epoch)

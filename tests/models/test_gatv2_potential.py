@@ -14,24 +14,6 @@ from tests.conftest import CUTOFF, ethanol, small_gatv2, water_box
 E0 = {"H": -13.6, "C": -1029.0, "O": -2041.0}
 
 
-@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-12), (torch.float32, 1e-6)])
-@pytest.mark.parametrize("update", ["skip", "gru"])
-def test_an_atom_without_neighbours_gets_its_e0(dtype, tol, update):
-    """E_i = E0 exactly (to round-off) with no neighbour inside r_c, whatever scale and shift are."""
-    model = small_gatv2(dtype, update=update)
-    model.set_atomic_energies(E0)
-    alone = Atoms("OCH", positions=[[0, 0, 0], [10, 0, 0], [0, 10, 0]])
-    out = evaluate(model, alone)
-    assert torch.isfinite(out[keys.ATOMIC_ENERGIES]).all()
-    expected = torch.tensor([E0["O"], E0["C"], E0["H"]], dtype=torch.float64)
-    assert torch.allclose(out[keys.ATOMIC_ENERGIES].double(), expected, rtol=tol, atol=0)
-    assert (out[keys.FORCES] == 0).all()
-    # Next to a molecule, a far-away atom still gets exactly its E0; a bonded one does not.
-    mixed = evaluate(model, ethanol() + Atoms("O", positions=[[30.0, 0.0, 0.0]]))[keys.ATOMIC_ENERGIES]
-    assert mixed[-1].item() == pytest.approx(E0["O"], rel=tol)
-    assert abs(mixed[2].item() - E0["O"]) > 1e-3  # ethanol's O feels its neighbours
-
-
 def test_attention_weights_are_distributions_over_each_atoms_neighbours():
     model = small_gatv2(torch.float64, num_heads=2, num_layers=3)
     graph = atoms_to_graph(water_box(), CUTOFF, dtype=torch.float64)

@@ -16,6 +16,7 @@ from equiformer_lite.nn import (
     AttentiveSelfInteraction,
     DirectForceHead,
     EdgeSphericalHarmonics,
+    NodeTensorSquare,
     NormNonlinearity,
     RadialEmbedding,
     SE3AttentionLayer,
@@ -67,7 +68,7 @@ def test_radial_embedding_is_invariant(dtype):
     _check("radial", f, [_points(dtype) - 2.0], ["vector"], ["6x0e", "0e"], dtype)
 
 
-def _attention_fn(layer, pos):
+def _attention_fn(layer, pos, node_attrs=None):
     edge_index = radius_graph(pos.double(), r=3.0)  # fixed: a rigid motion keeps the neighbours
     with default_dtype(pos.dtype):
         sh_module = EdgeSphericalHarmonics(2)
@@ -76,7 +77,7 @@ def _attention_fn(layer, pos):
     def f(x, positions):
         vectors = positions[edge_index[0]] - positions[edge_index[1]]
         radial, envelope = radial_module(vectors.norm(dim=-1))
-        return layer(x, sh_module(vectors), radial, envelope, edge_index)
+        return layer(x, sh_module(vectors), radial, envelope, edge_index, node_attrs)
 
     return f
 
@@ -94,6 +95,37 @@ def test_attention_layer(dtype, nonlinearity, self_interaction):
     x = HIDDEN.randn(len(pos), -1, dtype=dtype)
     f = _attention_fn(layer, pos)
     _check(f"attention/{nonlinearity}/{self_interaction}", f, [x, pos], [HIDDEN, "cartesian_points"], [HIDDEN], dtype)
+
+
+@pytest.mark.parametrize("num_species", [0, 3])
+def test_silu_attention_layer(dtype, num_species):
+    """Unnormalised (SiLU) attention, with and without the species-dependent self-interaction."""
+    torch.manual_seed(2)
+    with default_dtype(dtype):
+        layer = SE3AttentionLayer(
+            HIDDEN, o3.Irreps.spherical_harmonics(2), HIDDEN, 6, num_heads=2, radial_hidden=16,
+            attention="silu", avg_num_neighbors=4.0, num_species=num_species,
+        )
+    pos = _points(dtype)
+    x = HIDDEN.randn(len(pos), -1, dtype=dtype)
+    species = torch.arange(len(pos)) % max(num_species, 1)
+    one_hot = torch.nn.functional.one_hot(species, num_species).to(dtype) if num_species else None  # invariant
+    f = _attention_fn(layer, pos, one_hot)
+    _check(f"attention/silu/species={num_species}", f, [x, pos], [HIDDEN, "cartesian_points"], [HIDDEN], dtype)
+
+
+def test_attention_layer_with_higher_degree_messages(dtype):
+    """Values and messages up to l=2 on l<=1 nodes: the l=2 part reaches the nodes through the square."""
+    torch.manual_seed(3)
+    hidden = hidden_irreps(4, 1)
+    with default_dtype(dtype):
+        layer = SE3AttentionLayer(hidden, o3.Irreps.spherical_harmonics(2), hidden, 6, num_heads=2, radial_hidden=16,
+                                  tensor_square=True, irreps_message=hidden_irreps(4, 2))
+    pos = _points(dtype)
+    x = hidden.randn(len(pos), -1, dtype=dtype)
+    _check("attention/l2-messages", _attention_fn(layer, pos), [x, pos], [hidden, "cartesian_points"], [hidden], dtype)
+    with pytest.raises(ValueError, match="only through tensor_square"):
+        SE3AttentionLayer(hidden, o3.Irreps.spherical_harmonics(2), hidden, 6, num_heads=2, irreps_message=hidden_irreps(4, 2))
 
 
 def test_first_attention_layer_from_scalars(dtype):
@@ -119,10 +151,12 @@ def _node_layer(kind):
         return AttentiveSelfInteraction(HIDDEN, hidden_irreps(4, 3)), HIDDEN
     if kind == "readout":
         return AtomicEnergyReadout(HIDDEN), HIDDEN
+    if kind == "tensor_square":
+        return NodeTensorSquare(HIDDEN, HIDDEN), HIDDEN
     return DirectForceHead(HIDDEN), HIDDEN
 
 
-@pytest.mark.parametrize("kind", ["norm", "gate", "attentive_si", "readout", "direct_forces"])
+@pytest.mark.parametrize("kind", ["norm", "gate", "attentive_si", "readout", "direct_forces", "tensor_square"])
 def test_node_layers(dtype, kind):
     torch.manual_seed(2)
     with default_dtype(dtype):

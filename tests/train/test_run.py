@@ -1,10 +1,12 @@
 """Whole runs through the config and the CLI, on small EMT-labelled files (open and periodic)."""
 
+import csv
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 from ase import Atoms
 from ase.build import molecule
@@ -14,7 +16,7 @@ from ase.io import write
 
 from equiformer_lite import load_model
 from equiformer_lite.cli import main
-from equiformer_lite.train import RunConfig, load_config, train_from_config
+from equiformer_lite.train import DataConfig, RunConfig, load_config, load_splits, train_from_config
 from tests.train.conftest import emt_frames
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -83,6 +85,56 @@ def test_resume_from_the_cli(data_files, tmp_path):
     log = (tmp_path / "run" / "log.csv").read_text().splitlines()
     assert len(log) == 1 + 3
     assert main(["evaluate", str(tmp_path / "run" / "model.pt"), str(data_files / "boxes.extxyz")]) == 0
+
+
+def test_separate_training_validation_and_test_files(data_files, tmp_path):
+    """data.train_path/val_path/test_path (MACE's --train_file/--valid_file/--test_file) are used as given."""
+    frames = emt_frames(18, seed=4)
+    for name, part in (("train", frames[:10]), ("val", frames[10:13]), ("test", frames[13:])):
+        write(tmp_path / f"{name}.extxyz", part)
+    config = _config(data_files, tmp_path, epochs=1)
+    config.data = DataConfig(train_path=str(tmp_path / "train.extxyz"), val_path=str(tmp_path / "val.extxyz"),
+                             test_path=[str(tmp_path / "test.extxyz")], cache_dir=str(tmp_path / "cache"),
+                             atomic_energies="fit")
+    train, val, test = load_splits(config, 3.5)
+    assert (len(train), len(val), len(test)) == (10, 3, 5)
+    # The test file's frames, in order: compare energies with the file's own labels.
+    assert np.allclose([float(g["energy"]) for g in test], [f.get_potential_energy() for f in frames[13:]])
+    results = train_from_config(config)
+    assert (results["num_train"], results["num_val"], results["num_test"]) == (10, 3, 5)
+
+    # Without val_path the validation set is val_fraction of the training file; without test_path no test set.
+    config.data = DataConfig(train_path=str(tmp_path / "train.extxyz"), val_fraction=0.2, cache_dir=str(tmp_path / "cache"))
+    train, val, test = load_splits(config, 3.5)
+    assert (len(train), len(val), len(test)) == (8, 2, 0)
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"path": "a.extxyz", "train_path": "b.extxyz"}, "not both"),
+        ({"val_path": "b.extxyz"}, "need data.train_path"),
+        ({"train_path": "b.extxyz", "split_file": "s.json"}, "split_file"),
+    ],
+)
+def test_conflicting_data_sources_are_errors(data, message):
+    with pytest.raises(ValueError, match=message):
+        RunConfig.from_dict({"data": data})
+
+
+def test_stage_two_switches_the_loss_weights_and_rechooses_the_best_model(data_files, tmp_path):
+    config = _config(data_files, tmp_path, epochs=3, stage_two_epoch=2, stage_two_energy_weight=1000.0,
+                     stage_two_forces_weight=1.0, stage_two_lr=1e-4, amsgrad=True)
+    train_from_config(config)
+    rows = list(csv.DictReader(open(tmp_path / "run" / "log.csv")))
+    assert [int(float(r["stage"])) for r in rows] == [1, 1, 2]
+    assert float(rows[2]["lr"]) == pytest.approx(1e-4) and float(rows[1]["lr"]) != pytest.approx(1e-4)
+    # The third epoch's training loss is weighted 1000:1, the first two 1:10 (terms as logged).
+    for row, (w_e, w_f) in zip(rows, [(1.0, 10.0), (1.0, 10.0), (1000.0, 1.0)]):
+        expected = w_e * float(row["train_energy"]) + w_f * float(row["train_forces"]) + 1000.0 * float(row["train_stress"])
+        assert float(row["train_loss"]) == pytest.approx(expected, rel=1e-6)
+    # best.pt is from stage two even if a stage-one epoch had a lower (differently weighted) loss.
+    assert torch.load(tmp_path / "run" / "best.pt", weights_only=True)["epoch"] == 3
 
 
 def test_every_bundled_config_loads_and_builds_its_model():

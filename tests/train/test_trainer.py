@@ -89,6 +89,25 @@ def test_clipping_is_counted(ethanol_frames, tmp_path):
     assert row["grad_norm_max"] > 1e-8
 
 
+def test_relative_clipping_fires_on_outliers_only(ethanol_frames, tmp_path):
+    """clip_grad_factor bounds a step at factor x the median norm of the recent steps."""
+    data = graphs(ethanol_frames)
+    trainer = Trainer(_model(), data[:8], data[8:12], _config(epochs=1, batch_size=4, clip_grad_norm=None,
+                                                              clip_grad_factor=3.0), tmp_path)
+    assert trainer.max_grad_norm == math.inf  # too few steps seen: no relative bound yet
+    batch = next(iter(trainer.train_loader))
+    trainer._recent_grad_norms = [1e6] * 20  # this step is ordinary next to these: not clipped
+    trainer.train_step(batch)
+    assert trainer.counters["clipped"] == 0
+    trainer._recent_grad_norms = [1e-6] * 20  # an outlier next to these: clipped to 3e-6
+    before = _params(trainer.model)
+    result = trainer.train_step(batch)
+    assert trainer.counters["clipped"] == 1 and result["grad_norm"] > 3e-6
+    grads = [p.grad for p in trainer.model.parameters() if p.grad is not None]
+    assert float(torch.nn.utils.get_total_norm(grads)) == pytest.approx(3e-6, rel=1e-6)
+    assert not torch.equal(before, _params(trainer.model))  # the clipped step is still taken
+
+
 def test_resume_reproduces_an_uninterrupted_run(ethanol_frames, tmp_path):
     data = graphs(ethanol_frames)
     straight = Trainer(_model(), data[:12], data[12:16], _config(epochs=4), tmp_path / "a")
