@@ -66,6 +66,7 @@ def fingerprint(model: str, split: dict, epochs: int, overrides: dict) -> dict:
     settings = mace_peer.settings(epochs) if model == "mace" else ours.run_config(ours.RECIPES[model], split, epochs, 1, overrides)
     if model != "mace":
         settings.pop("data")  # paths differ between machines; the data are identified by their hash
+        settings["model_constructor"] = ours.model_constructor_config(settings["model"])
     return {"model": model, "epochs": epochs, "data_sha256": split["source_sha256"], "split": split["sizes"],
             "split_seed": split["seed"], "settings": settings}
 

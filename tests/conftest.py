@@ -38,6 +38,8 @@ def small_model(dtype: torch.dtype = torch.float64, seed: int = 0, **overrides) 
     # Non-trivial scale/shift/E0s so the tests also cover the readout arithmetic.
     model.scale_shift.scale.fill_(1.7)
     model.scale_shift.shift.fill_(-0.3)
+    with torch.no_grad():  # the learned per-element shift, as after some training
+        model.scale_shift.species_shift.copy_(torch.linspace(0.1, 0.4, model.num_species))
     return model.eval()
 
 
@@ -50,6 +52,8 @@ def small_gatv2(dtype: torch.dtype = torch.float64, seed: int = 0, **overrides) 
     model = GATv2Potential(species, dtype=dtype, **config)
     model.scale_shift.scale.fill_(1.7)
     model.scale_shift.shift.fill_(-0.3)
+    with torch.no_grad():  # the learned per-element shift, as after some training
+        model.scale_shift.species_shift.copy_(torch.linspace(0.1, 0.4, model.num_species))
     return model.eval()
 
 

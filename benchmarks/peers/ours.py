@@ -44,6 +44,18 @@ def run_config(recipe: Path, split: dict, epochs: int, threads: int, overrides: 
     return config
 
 
+def model_constructor_config(model: dict) -> dict:
+    """Every constructor argument of the recipe's model, defaults included (less those the trainer
+    sets from the data), so a stored result is not reused after a default changes."""
+    from equiformer_lite.models import MODELS
+
+    kwargs = {k: v for k, v in model.items() if k != "type"}
+    config = dict(MODELS[model["type"]](species=["C", "H", "O"], **kwargs).config)
+    for key in ("scale", "shift", "atomic_energies", "avg_num_neighbors", "species", "dtype"):
+        config.pop(key, None)
+    return config
+
+
 def learning_curve(log_csv: Path) -> list[dict]:
     """Validation errors per epoch and cumulative training time (sum of epoch times, no validation)."""
     curve, elapsed = [], 0.0

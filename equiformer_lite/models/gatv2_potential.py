@@ -117,7 +117,9 @@ class GATv2Potential(AtomisticPotential):
             for _ in range(config["num_layers"])
         )
         self.readout = PyramidalReadout(channels, config["readout_widths"], layer_norm=config["layer_norm"])
-        self.scale_shift = ScaleShiftEnergies(self.num_species, scale=config["scale"], shift=config["shift"])
+        self.scale_shift = ScaleShiftEnergies(
+            self.num_species, scale=config["scale"], shift=config["shift"], learned_species_shift=True
+        )
 
     def _edge_inputs(self, edge_vectors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         lengths = edge_vectors.norm(dim=-1)  # [E], non-zero (checked by the caller)

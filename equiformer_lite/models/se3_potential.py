@@ -55,18 +55,18 @@ class SE3Potential(AtomisticPotential):
     radial_hidden, radial_layers : width and depth of the radial MLPs.
     envelope_p : exponent of the polynomial cutoff envelope.
     parity : O(3) (True, mirror images share an energy) or SO(3) only (False).
-    nonlinearity : ``"norm"`` (thesis eq. 2.9, default) or ``"gate"``.
-    self_interaction : ``"linear"`` (default) or ``"attentive"`` (thesis eqs. 2.6-2.7).
+    nonlinearity : ``"gate"`` (default) or ``"norm"`` (thesis eq. 2.9).
+    self_interaction : ``"species"`` (default: a linear map per element, NequIP's
+        self-connection), ``"linear"`` or ``"attentive"`` (thesis eqs. 2.6-2.7).
     activation : scalar activation (``"silu"``, ``"relu"``, ``"tanh"``).
     attention : ``"softmax"`` (envelope-weighted softmax over neighbours) or ``"silu"``
         (unnormalised weights divided by ``avg_num_neighbors``, which keeps the neighbour count;
         see :class:`~equiformer_lite.nn.SE3AttentionLayer`).
     avg_num_neighbors : average neighbours per atom of the training data (set by the trainer
         from the data statistics); the divisor of the ``"silu"`` sums.
-    species_self_interaction : species-dependent self-interaction (a tensor product with the
-        one-hot species, as NequIP's self-connection).
     tensor_square : add a channel-wise tensor square of the aggregated messages in every layer
         (three-body terms, :class:`~equiformer_lite.nn.product.NodeTensorSquare`).
+    correlation : with ``tensor_square``, 3 adds the channel-wise cube (four-body terms).
     readout_hidden : width of the energy readout.
     layer_readouts : add a linear energy readout of every layer but the last (as MACE sums the
         readouts of all its layers), a short path from every layer to the energy.
@@ -104,13 +104,13 @@ class SE3Potential(AtomisticPotential):
         radial_layers: int = 2,
         envelope_p: int = 6,
         parity: bool = True,
-        nonlinearity: str = "norm",
-        self_interaction: str = "linear",
+        nonlinearity: str = "gate",
+        self_interaction: str = "species",
         activation: str = "silu",
         attention: str = "softmax",
         avg_num_neighbors: float = 1.0,
-        species_self_interaction: bool = False,
-        tensor_square: bool = False,
+        tensor_square: bool = True,
+        correlation: int = 2,
         readout_hidden: int = 16,
         layer_readouts: bool = False,
         direct_forces: bool = False,
@@ -169,9 +169,10 @@ class SE3Potential(AtomisticPotential):
                     activation=config["activation"],
                     attention=config["attention"],
                     avg_num_neighbors=config["avg_num_neighbors"],
-                    num_species=self.num_species if config["species_self_interaction"] else 0,
+                    num_species=self.num_species,
                     tensor_square=config["tensor_square"],
                     irreps_message=irreps_message,
+                    correlation=config["correlation"],
                 )
             )
             irreps_in = self.irreps_hidden
@@ -181,7 +182,9 @@ class SE3Potential(AtomisticPotential):
             nn.ModuleList(o3.Linear(self.irreps_hidden, "0e") for _ in layers[:-1]) if config["layer_readouts"] else None
         )
         self.direct_force_head = DirectForceHead(self.irreps_hidden) if config["direct_forces"] else None
-        self.scale_shift = ScaleShiftEnergies(self.num_species, scale=config["scale"], shift=config["shift"])
+        self.scale_shift = ScaleShiftEnergies(
+            self.num_species, scale=config["scale"], shift=config["shift"], learned_species_shift=True
+        )
 
     def _run_layers(self, species, sh, radial, envelope, edge_index) -> tuple[torch.Tensor, torch.Tensor]:
         """Raw per-atom energies ``[N]`` (the last layer's readout, plus the linear readouts of the

@@ -11,7 +11,7 @@ from e3nn.nn import FullyConnectedNet
 from torch import nn
 from torch_geometric.utils import scatter
 
-from .irreps_tools import check_divisible, head_dot, scale_heads
+from .irreps_tools import check_divisible, head_dot, product_paths, scale_heads
 from .nonlinearity import NormNonlinearity, build_gate
 from .product import NodeTensorSquare
 from .self_interaction import build_self_interaction
@@ -39,16 +39,7 @@ class EdgeTensorProduct(nn.Module):
         super().__init__()
         self.irreps_in = o3.Irreps(irreps_in)
         self.irreps_sh = o3.Irreps(irreps_sh)
-        allowed = {ir for _, ir in o3.Irreps(irreps_target)}
-        mid, instructions = [], []
-        for i, (mul, ir_in) in enumerate(self.irreps_in):
-            for j, (_, ir_sh) in enumerate(self.irreps_sh):
-                for ir_out in ir_in * ir_sh:
-                    if ir_out in allowed:
-                        instructions.append((i, j, len(mid), "uvu", True))
-                        mid.append((mul, ir_out))
-        if not mid:
-            raise ValueError(f"no tensor-product path from {self.irreps_in} x {self.irreps_sh} reaches {irreps_target}")
+        mid, instructions = product_paths(self.irreps_in, self.irreps_sh, {ir for _, ir in o3.Irreps(irreps_target)}, "uvu")
         mid, perm, _ = o3.Irreps(mid).sort()
         instructions = [(i, j, perm[k], mode, train) for i, j, k, mode, train in instructions]
         self.irreps_out = mid
@@ -87,9 +78,10 @@ class SE3AttentionLayer(nn.Module):
     neighbour count (the body-order information that MACE and NequIP sums carry). The envelope on
     the messages alone keeps it smooth at the cutoff.
 
-    With ``num_species`` > 0, the self-interaction is species-dependent (NequIP's self-connection):
-    an e3nn tensor product of the features with the one-hot species, so each element has its own
-    channel mixing; the layer then takes ``node_attrs`` (the one-hot species) in :meth:`forward`.
+    ``self_interaction="species"`` makes the self-interaction species-dependent (NequIP's
+    self-connection): an e3nn tensor product of the features with the one-hot species, so each
+    element has its own channel mixing; the layer then takes ``node_attrs`` (the one-hot species,
+    ``num_species`` wide) in :meth:`forward`.
 
     Parameters
     ----------
@@ -100,17 +92,19 @@ class SE3AttentionLayer(nn.Module):
     num_heads : attention heads; every multiplicity of ``irreps_out`` must be divisible by it.
     radial_hidden, radial_layers : the radial MLP.
     nonlinearity : ``"norm"`` (eq. 2.9) or ``"gate"``.
-    self_interaction : ``"linear"`` or ``"attentive"`` (eqs. 2.6-2.7).
+    self_interaction : ``"linear"``, ``"species"`` (linear per element) or ``"attentive"`` (eqs. 2.6-2.7).
     activation : scalar activation of the nonlinearity.
     attention : ``"softmax"`` (envelope-weighted softmax, the default) or ``"silu"`` (see above).
     avg_num_neighbors : :math:`\bar n`, the divisor of the unnormalised ``"silu"`` sum.
-    num_species : > 0 for a species-dependent self-interaction (linear only).
+    num_species : number of elements (the width of ``node_attrs``), for ``self_interaction="species"``.
     tensor_square : add the :class:`~equiformer_lite.nn.product.NodeTensorSquare` of the
         aggregated messages to the update (three-body terms in every layer).
     irreps_message : irreps of the values and aggregated messages (default ``irreps_out``). With
         higher degrees than ``irreps_out`` (as MACE's messages reach ``max_ell`` above ``max_L``),
         the extra degrees reach the node features through the tensor square, which needs
         ``tensor_square=True``.
+    correlation : order of the tensor powers of the messages with ``tensor_square`` (2: pairs of
+        neighbours, 3: pairs and triples).
 
     Shapes: ``x [N, irreps_in.dim]``, ``sh [E, irreps_sh.dim]``, ``radial [E, num_basis]``,
     ``envelope [E]``, ``edge_index [2, E]`` (sender, receiver), ``node_attrs [N, num_species]``
@@ -135,14 +129,15 @@ class SE3AttentionLayer(nn.Module):
         num_species: int = 0,
         tensor_square: bool = False,
         irreps_message=None,
+        correlation: int = 2,
     ) -> None:
         super().__init__()
         if attention not in ("softmax", "silu"):
             raise ValueError(f"unknown attention '{attention}', choose 'softmax' or 'silu'")
         if not avg_num_neighbors > 0:
             raise ValueError(f"avg_num_neighbors must be positive, got {avg_num_neighbors!r}")
-        if num_species and self_interaction != "linear":
-            raise ValueError(f"a species-dependent self-interaction is linear; got self_interaction={self_interaction!r}")
+        if self_interaction == "species" and num_species < 1:
+            raise ValueError(f"self_interaction='species' needs num_species >= 1, got {num_species!r}")
         self.attention = attention
         self.avg_num_neighbors = float(avg_num_neighbors)
         self.num_species = int(num_species)
@@ -186,11 +181,11 @@ class SE3AttentionLayer(nn.Module):
             raise ValueError(f"unknown nonlinearity '{nonlinearity}', choose 'norm' or 'gate'")
         irreps_pre = self.nonlinearity.irreps_in
         self.output = o3.Linear(self.irreps_value, irreps_pre)
-        self.tensor_square = NodeTensorSquare(self.irreps_value, irreps_pre) if tensor_square else None
-        if self.num_species:
-            self.self_interaction = o3.FullyConnectedTensorProduct(self.irreps_in, f"{self.num_species}x0e", irreps_pre)
-        else:
-            self.self_interaction = build_self_interaction(self_interaction, self.irreps_in, irreps_pre)
+        self.tensor_square = (
+            NodeTensorSquare(self.irreps_value, irreps_pre, correlation=correlation) if tensor_square else None
+        )
+        self.species_self_interaction = self_interaction == "species"
+        self.self_interaction = build_self_interaction(self_interaction, self.irreps_in, irreps_pre, num_species=num_species)
         self.residual = self.irreps_in == self.irreps_out
 
     def forward(
@@ -219,7 +214,7 @@ class SE3AttentionLayer(nn.Module):
         pre = self.output(aggregated)  # [N, irreps_pre]
         if self.tensor_square is not None:
             pre = pre + self.tensor_square(aggregated)
-        si = self.self_interaction(x, node_attrs) if self.num_species else self.self_interaction(x)
+        si = self.self_interaction(x, node_attrs) if self.species_self_interaction else self.self_interaction(x)
         update = self.nonlinearity(pre + si)  # [N, irreps_out]
         return x + update if self.residual else update
 

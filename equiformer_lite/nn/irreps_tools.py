@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from e3nn import o3
 
-__all__ = ["hidden_irreps", "head_dot", "scale_heads", "check_divisible"]
+__all__ = ["hidden_irreps", "head_dot", "scale_heads", "check_divisible", "product_paths"]
 
 
 def hidden_irreps(channels: int, lmax: int, parity: bool = True) -> o3.Irreps:
@@ -53,3 +53,22 @@ def scale_heads(v: torch.Tensor, weights: torch.Tensor, irreps: o3.Irreps, num_h
         vs = v[:, sl].reshape(-1, num_heads, mul // num_heads, ir.dim)
         blocks.append((vs * weights[:, :, None, None]).reshape(-1, mul * ir.dim))
     return torch.cat(blocks, dim=-1)
+
+
+def product_paths(irreps1: o3.Irreps, irreps2: o3.Irreps, allowed, mode: str, *, symmetric: bool = False) -> tuple[list, list]:
+    """The output irreps ``[(mul, ir)]`` and e3nn instructions of every tensor-product path
+    ``irreps1[i] x irreps2[j] -> ir`` with ``ir`` in ``allowed``, each with the multiplicity of
+    ``irreps1[i]`` and trainable weights in ``mode`` (``"uvu"``, ``"uuu"``). ``symmetric`` (a
+    product of one input with itself) keeps one of the pairs ``(i, j)`` and ``(j, i)``."""
+    mid, instructions = [], []
+    for i, (mul, ir1) in enumerate(irreps1):
+        for j, (_, ir2) in enumerate(irreps2):
+            if symmetric and j < i:
+                continue
+            for ir in ir1 * ir2:
+                if ir in allowed:
+                    instructions.append((i, j, len(mid), mode, True))
+                    mid.append((mul, ir))
+    if not mid:
+        raise ValueError(f"no tensor-product path from {irreps1} x {irreps2} reaches {sorted(allowed)}")
+    return mid, instructions

@@ -1,4 +1,4 @@
-"""A channel-wise tensor square of node features: raises the body order of aggregated messages."""
+"""Channel-wise tensor powers of node features: raise the body order of aggregated messages."""
 
 from __future__ import annotations
 
@@ -6,46 +6,59 @@ import torch
 from e3nn import o3
 from torch import nn
 
+from .irreps_tools import product_paths
+
 __all__ = ["NodeTensorSquare"]
 
 
+def _channelwise_product(irreps1: o3.Irreps, irreps2: o3.Irreps, allowed: set, symmetric: bool) -> o3.TensorProduct:
+    """e3nn ``"uuu"`` tensor product (each channel with itself, one weight per channel and path)
+    of every pair of degrees whose product reaches an irrep in ``allowed``."""
+    mid, instructions = product_paths(irreps1, irreps2, allowed, "uuu", symmetric=symmetric)
+    return o3.TensorProduct(irreps1, irreps2, o3.Irreps(mid), instructions)
+
+
 class NodeTensorSquare(nn.Module):
-    r"""Channel-wise Clebsch-Gordan square of a node's features, mixed by a linear layer:
+    r"""Channel-wise Clebsch-Gordan powers of a node's features, mixed by a linear layer:
 
-    .. math:: p_i = W_2 \Big(\bigoplus_{l_1, l_2 \to l} w_{l_1 l_2 l} \odot \big(W_1 a_i\big)^{l_1} \otimes \big(W_1 a_i\big)^{l_2}\Big)^{l}
+    .. math::
+        y_i = W_1 a_i, \qquad p^{(2)}_i = y_i \otimes_{\rm ch} y_i, \qquad
+        p^{(3)}_i = \big(W_2\, p^{(2)}_i\big) \otimes_{\rm ch} y_i, \qquad
+        \mathrm{out}_i = W_3 \big[p^{(2)}_i \oplus p^{(3)}_i\big]
 
-    Applied to the aggregated messages :math:`a_i = \sum_j \alpha_{ij} v_{ij}`, the square holds
-    products of pairs of neighbours' messages, so a layer sees three-body terms (the idea of
-    MACE's symmetric contraction at correlation order two, built from e3nn's ``"uuu"``
-    tensor-product paths: every pair of input degrees, each channel with itself, one learned weight
-    per channel and path). Equivariant by construction, zero for an atom with no neighbours.
+    where :math:`\otimes_{\rm ch}` is e3nn's ``"uuu"`` tensor product (every pair of degrees, each
+    channel with itself, one learned weight per channel and path). Applied to the aggregated
+    messages :math:`a_i = \sum_j \alpha_{ij} v_{ij}`, :math:`p^{(2)}` holds products of pairs of
+    neighbours' messages and :math:`p^{(3)}` of triples, so one layer sees three- and four-body
+    terms (the idea of MACE's symmetric contraction, with ``correlation`` its order 2 or 3).
+    Equivariant by construction, zero for an atom with no neighbours.
 
     Shapes: ``[N, irreps_in.dim]`` -> ``[N, irreps_out.dim]``.
     """
 
-    def __init__(self, irreps_in, irreps_out) -> None:
+    def __init__(self, irreps_in, irreps_out, *, correlation: int = 2) -> None:
         super().__init__()
         self.irreps_in = o3.Irreps(irreps_in)
         self.irreps_out = o3.Irreps(irreps_out)
-        muls = {mul for mul, _ in self.irreps_in}
-        if len(muls) != 1:
+        if correlation not in (2, 3):
+            raise ValueError(f"correlation must be 2 or 3, got {correlation!r}")
+        if len({mul for mul, _ in self.irreps_in}) != 1:
             raise ValueError(f"NodeTensorSquare needs one multiplicity for every degree, got {self.irreps_in}")
-        allowed = {ir for _, ir in self.irreps_out}
-        mid, instructions = [], []
-        for i, (mul, ir1) in enumerate(self.irreps_in):
-            for j, (_, ir2) in enumerate(self.irreps_in):
-                if j < i:  # (l1, l2) and (l2, l1) give the same products of one input
-                    continue
-                for ir in ir1 * ir2:
-                    if ir in allowed:
-                        instructions.append((i, j, len(mid), "uuu", True))
-                        mid.append((mul, ir))
-        if not mid:
-            raise ValueError(f"no tensor-square path from {self.irreps_in} reaches {self.irreps_out}")
+        self.correlation = correlation
         self.pre = o3.Linear(self.irreps_in, self.irreps_in)
-        self.tp = o3.TensorProduct(self.irreps_in, self.irreps_in, o3.Irreps(mid), instructions)
-        self.post = o3.Linear(self.tp.irreps_out, self.irreps_out)
+        self.square = _channelwise_product(self.irreps_in, self.irreps_in, {ir for _, ir in self.irreps_out}, True)
+        products = self.square.irreps_out
+        if correlation == 3:
+            # The cube is built on the square mixed back to the input's layout (one copy of each degree).
+            self.mix = o3.Linear(self.square.irreps_out, self.irreps_in)
+            self.cube = _channelwise_product(self.irreps_in, self.irreps_in, {ir for _, ir in self.irreps_out}, False)
+            products = self.square.irreps_out + self.cube.irreps_out
+        self.post = o3.Linear(products, self.irreps_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.pre(x)  # [N, irreps_in.dim]
-        return self.post(self.tp(y, y))  # [N, irreps_out.dim]
+        p2 = self.square(y, y)  # [N, square.irreps_out.dim]
+        if self.correlation == 2:
+            return self.post(p2)  # [N, irreps_out.dim]
+        p3 = self.cube(self.mix(p2), y)  # [N, cube.irreps_out.dim]
+        return self.post(torch.cat([p2, p3], dim=-1))  # [N, irreps_out.dim]

@@ -67,10 +67,14 @@ class AttentiveSelfInteraction(nn.Module):
         return torch.cat(blocks, dim=-1)  # [N, irreps_out.dim]
 
 
-def build_self_interaction(kind: str, irreps_in, irreps_out, *, hidden: int = 32) -> nn.Module:
-    """``"linear"``: :class:`e3nn.o3.Linear` (eq. 2.8's :math:`W_V^{ll}`); ``"attentive"``: eqs. 2.6-2.7."""
+def build_self_interaction(kind: str, irreps_in, irreps_out, *, hidden: int = 32, num_species: int = 0) -> nn.Module:
+    """``"linear"``: :class:`e3nn.o3.Linear` (eq. 2.8's :math:`W_V^{ll}`); ``"species"``: a linear map
+    per element, the e3nn tensor product of the features with the one-hot species (NequIP's
+    self-connection; called as ``module(x, one_hot)``); ``"attentive"``: eqs. 2.6-2.7."""
     if kind == "linear":
         return o3.Linear(irreps_in, irreps_out)
+    if kind == "species":
+        return o3.FullyConnectedTensorProduct(irreps_in, f"{num_species}x0e", irreps_out)
     if kind == "attentive":
         return AttentiveSelfInteraction(irreps_in, irreps_out, hidden=hidden)
-    raise ValueError(f"unknown self_interaction '{kind}', choose 'linear' or 'attentive'")
+    raise ValueError(f"unknown self_interaction '{kind}', choose 'linear', 'species' or 'attentive'")

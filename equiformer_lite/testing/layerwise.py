@@ -30,9 +30,10 @@ def se3_layerwise_errors(model, graph: Any, *, n_trials: int = 4, reflections: b
         sh = model.spherical_harmonics(vectors)
         radial, envelope = model.radial(vectors.norm(dim=-1))
         x = model.embedding(species)
+        one_hot = torch.nn.functional.one_hot(species, model.num_species).to(x.dtype)  # invariant
         outputs = [sh, radial, x]
         for layer in model.layers:
-            x = layer(x, sh, radial, envelope, edge_index)
+            x = layer(x, sh, radial, envelope, edge_index, one_hot)
             outputs.append(x)
         outputs.append(model.readout(x).unsqueeze(-1))
         return outputs

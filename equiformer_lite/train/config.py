@@ -107,6 +107,7 @@ class TrainingConfig:
     # total energies once the forces are learned. The best model is then chosen among stage-two
     # epochs only (their validation loss is on another scale).
     stage_two_epoch: Optional[int] = None
+    stage_two_fraction: Optional[float] = None  # or: stage two from epoch int(fraction * epochs)
     stage_two_energy_weight: Optional[float] = None
     stage_two_forces_weight: Optional[float] = None
     stage_two_lr: Optional[float] = None  # a constant lr in stage two (None: the schedule goes on)
@@ -140,6 +141,7 @@ class TrainingConfig:
             ("clip_grad_norm", self.clip_grad_norm is None or self.clip_grad_norm > 0),
             ("clip_grad_factor", self.clip_grad_factor is None or self.clip_grad_factor > 1),
             ("stage_two_epoch", self.stage_two_epoch is None or 0 <= self.stage_two_epoch < self.epochs),
+            ("stage_two_fraction", self.stage_two_fraction is None or (0 < self.stage_two_fraction < 1 and self.stage_two_epoch is None)),
             ("stage_two_energy_weight", self.stage_two_energy_weight is None or self.stage_two_energy_weight >= 0),
             ("stage_two_forces_weight", self.stage_two_forces_weight is None or self.stage_two_forces_weight >= 0),
             ("stage_two_lr", self.stage_two_lr is None or self.stage_two_lr > 0),
@@ -152,6 +154,13 @@ class TrainingConfig:
         for name, ok in checks:
             if not ok:
                 raise ValueError(f"training.{name} has an invalid value: {getattr(self, name)!r}")
+
+    @property
+    def stage_two_start(self) -> Optional[int]:
+        """The first epoch (0-based) of stage two, from ``stage_two_epoch`` or ``stage_two_fraction``."""
+        if self.stage_two_fraction is not None:
+            return min(max(int(self.stage_two_fraction * self.epochs), 1), self.epochs - 1)
+        return self.stage_two_epoch
 
 
 @dataclass

@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 import torch
 import torch.distributed as dist
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 from torch.utils.data import DistributedSampler
 from torch_geometric.loader import DataLoader
 from tqdm.auto import tqdm
@@ -30,6 +30,21 @@ log = logging.getLogger(__name__)
 
 RECENT_STEPS = 100  # gradient norms remembered for the relative clipping bound
 MIN_RECENT_STEPS = 10  # no relative clipping before this many steps
+
+
+def ema_with_warmup(decay: float):
+    r"""The ``multi_avg_fn`` of an exponential moving average whose decay warms up,
+    :math:`d_n = \min\big(d, (1 + n) / (10 + n)\big)` after :math:`n` averaged steps (as
+    ``torch_ema`` with ``use_num_updates``, which MACE trains with): early on the average follows
+    the fast-moving weights instead of remembering the random start for ~1/(1-d) steps."""
+
+    def update(ema_params: list, params: list, num_averaged: torch.Tensor) -> None:
+        n = float(num_averaged)
+        pairs = [(e, p) for e, p in zip(ema_params, params) if e.is_floating_point()]
+        if pairs:  # integer buffers (species maps) are not averaged
+            torch._foreach_lerp_([e for e, _ in pairs], [p for _, p in pairs], 1.0 - min(decay, (1.0 + n) / (10.0 + n)))
+
+    return update
 
 
 class TrainingDiverged(RuntimeError):
@@ -72,7 +87,7 @@ class Trainer:
                 config.energy_weight if config.stage_two_energy_weight is None else config.stage_two_energy_weight,
                 config.forces_weight if config.stage_two_forces_weight is None else config.stage_two_forces_weight,
             )
-            if config.stage_two_epoch is not None
+            if config.stage_two_start is not None
             else None
         )
         self.optimizer = torch.optim.AdamW(
@@ -87,7 +102,7 @@ class Trainer:
         self.scheduler = self._build_scheduler()
         self.trained = torch.nn.parallel.DistributedDataParallel(model) if self.distributed else model
         self.ema = (
-            AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
+            AveragedModel(model, multi_avg_fn=ema_with_warmup(config.ema_decay), use_buffers=True)
             if config.ema_decay
             else None
         )
@@ -114,7 +129,7 @@ class Trainer:
     @property
     def in_stage_two(self) -> bool:
         """Whether the epoch being trained (or just finished) is in stage two."""
-        start = self.config.stage_two_epoch
+        start = self.config.stage_two_start
         return start is not None and self.epoch >= start
 
     @property
@@ -291,7 +306,7 @@ class Trainer:
         self._good_state = self._training_state()
         last = self.config.epochs if until_epoch is None else min(until_epoch, self.config.epochs)
         while self.epoch < last:
-            if self.config.stage_two_epoch is not None and self.epoch == self.config.stage_two_epoch:
+            if self.config.stage_two_start is not None and self.epoch == self.config.stage_two_start:
                 log.info("stage two from epoch %d: loss weights changed, best model chosen anew", self.epoch + 1)
                 self.best_val, self.epochs_since_best = math.inf, 0
             self._apply_lr_overrides()

@@ -32,12 +32,12 @@ KINDS = list(SMALL_MODELS)
 # Architectural variants whose smoothness and forces are checked separately.
 VARIANTS = {
     "se3": {
-        "norm+linear": {},
-        "gate": dict(nonlinearity="gate"),
+        "default": {},
+        "thesis (norm, linear SI, no square)": dict(nonlinearity="norm", self_interaction="linear", tensor_square=False),
         "attentive-SI": dict(self_interaction="attentive"),
-        "silu-attention+species-SI": dict(attention="silu", avg_num_neighbors=5.0, species_self_interaction=True),
-        "tensor-square+gate": dict(attention="silu", avg_num_neighbors=5.0, tensor_square=True, nonlinearity="gate"),
-        "l=2-messages+sh3": dict(lmax=1, message_lmax=2, sh_lmax=3, tensor_square=True, species_self_interaction=True),
+        "silu-attention": dict(attention="silu", avg_num_neighbors=5.0),
+        "l=2-messages+sh3": dict(lmax=1, message_lmax=2, sh_lmax=3),
+        "correlation-3+layer-readouts+norm": dict(correlation=3, layer_readouts=True, nonlinearity="norm"),
     },
     "gatv2": {
         "skip": {},

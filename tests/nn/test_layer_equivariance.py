@@ -83,17 +83,18 @@ def _attention_fn(layer, pos, node_attrs=None):
 
 
 @pytest.mark.parametrize("nonlinearity", ["norm", "gate"])
-@pytest.mark.parametrize("self_interaction", ["linear", "attentive"])
+@pytest.mark.parametrize("self_interaction", ["linear", "attentive", "species"])
 def test_attention_layer(dtype, nonlinearity, self_interaction):
     torch.manual_seed(0)
     with default_dtype(dtype):
         layer = SE3AttentionLayer(
             HIDDEN, o3.Irreps.spherical_harmonics(2), HIDDEN, 6, num_heads=2,
-            nonlinearity=nonlinearity, self_interaction=self_interaction, radial_hidden=16,
+            nonlinearity=nonlinearity, self_interaction=self_interaction, radial_hidden=16, num_species=3,
         )
     pos = _points(dtype)
     x = HIDDEN.randn(len(pos), -1, dtype=dtype)
-    f = _attention_fn(layer, pos)
+    one_hot = torch.nn.functional.one_hot(torch.arange(len(pos)) % 3, 3).to(dtype)  # invariant node attributes
+    f = _attention_fn(layer, pos, one_hot)
     _check(f"attention/{nonlinearity}/{self_interaction}", f, [x, pos], [HIDDEN, "cartesian_points"], [HIDDEN], dtype)
 
 
@@ -105,6 +106,7 @@ def test_silu_attention_layer(dtype, num_species):
         layer = SE3AttentionLayer(
             HIDDEN, o3.Irreps.spherical_harmonics(2), HIDDEN, 6, num_heads=2, radial_hidden=16,
             attention="silu", avg_num_neighbors=4.0, num_species=num_species,
+            self_interaction="species" if num_species else "linear",
         )
     pos = _points(dtype)
     x = HIDDEN.randn(len(pos), -1, dtype=dtype)
@@ -153,10 +155,12 @@ def _node_layer(kind):
         return AtomicEnergyReadout(HIDDEN), HIDDEN
     if kind == "tensor_square":
         return NodeTensorSquare(HIDDEN, HIDDEN), HIDDEN
+    if kind == "tensor_cube":
+        return NodeTensorSquare(HIDDEN, HIDDEN, correlation=3), HIDDEN
     return DirectForceHead(HIDDEN), HIDDEN
 
 
-@pytest.mark.parametrize("kind", ["norm", "gate", "attentive_si", "readout", "direct_forces", "tensor_square"])
+@pytest.mark.parametrize("kind", ["norm", "gate", "attentive_si", "readout", "direct_forces", "tensor_square", "tensor_cube"])
 def test_node_layers(dtype, kind):
     torch.manual_seed(2)
     with default_dtype(dtype):

@@ -137,6 +137,14 @@ def test_stage_two_switches_the_loss_weights_and_rechooses_the_best_model(data_f
     assert torch.load(tmp_path / "run" / "best.pt", weights_only=True)["epoch"] == 3
 
 
+def test_stage_two_by_fraction_follows_the_number_of_epochs():
+    from equiformer_lite.train import TrainingConfig
+
+    assert [TrainingConfig(epochs=n, stage_two_fraction=0.8).stage_two_start for n in (1, 2, 8, 40)] == [0, 1, 6, 32]
+    with pytest.raises(ValueError, match="stage_two_fraction"):
+        TrainingConfig(epochs=8, stage_two_fraction=0.8, stage_two_epoch=6)
+
+
 def test_every_bundled_config_loads_and_builds_its_model():
     from equiformer_lite.models import MODELS
 

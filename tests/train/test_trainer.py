@@ -89,6 +89,26 @@ def test_clipping_is_counted(ethanol_frames, tmp_path):
     assert row["grad_norm_max"] > 1e-8
 
 
+def test_the_moving_average_warms_up():
+    """d_n = min(d, (1 + n) / (10 + n)): the second weights count 9/11, not 1 - d = 1 %."""
+    from torch.optim.swa_utils import AveragedModel
+
+    from equiformer_lite.train.trainer import ema_with_warmup
+
+    model = torch.nn.Linear(1, 1, bias=False)
+    model.weight.data.fill_(0.0)
+    ema = AveragedModel(model, multi_avg_fn=ema_with_warmup(0.99), use_buffers=True)
+    ema.update_parameters(model)  # the first update copies
+    model.weight.data.fill_(1.0)
+    ema.update_parameters(model)  # n = 1: decay 2/11
+    assert ema.module.weight.item() == pytest.approx(9 / 11)
+    for _ in range(2000):
+        ema.update_parameters(model)
+    model.weight.data.fill_(2.0)
+    ema.update_parameters(model)  # late: decay 0.99
+    assert ema.module.weight.item() == pytest.approx(1.0 + 0.01, rel=1e-6)
+
+
 def test_relative_clipping_fires_on_outliers_only(ethanol_frames, tmp_path):
     """clip_grad_factor bounds a step at factor x the median norm of the recent steps."""
     data = graphs(ethanol_frames)
