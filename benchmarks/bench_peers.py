@@ -93,6 +93,7 @@ def score(run: dict, split: dict, workdir: Path) -> dict:
 def summarize(out: Path, epochs: int) -> None:
     """Markdown table and learning-curve plot of every stored result with this many epochs."""
     results = [json.loads(p.read_text()) for p in sorted(out.glob(f"*_e{epochs}*.json"))]
+    results = [r for r in results if r["fingerprint"]["epochs"] == epochs]  # not "_e8" inside a tag
     if not results:
         return
     lines = [f"# Peer benchmark, {epochs} epochs (aspirin GFN2-xTB, 950/50/1000, batch 5, one thread each)", "",
