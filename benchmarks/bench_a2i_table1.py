@@ -5,7 +5,7 @@
         [--threads 1] [--seed 0] [--cache-dir /tmp/a2i_data] [--json out.json]
 
 Paper: J. W. Yu, M. Y. Ha, B. Seo, W. B. Lee, "A2I Transformer" (2021), Secs. II.C-II.D, III, IV,
-Table I and Fig. 3(c) (``shared/papers/a2i-transformer-paper.md``).
+Table I and Fig. 3(c).
 
 For every system of ``--systems`` (names of :data:`equiformer_lite.data.synthetic.SYSTEMS`):
 

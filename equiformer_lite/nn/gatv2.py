@@ -36,7 +36,7 @@ class GATv2Layer(MessagePassing):
     The softmax is ``torch_geometric.utils.softmax`` of the logits plus :math:`\log u`, which
     puts the cutoff envelope :math:`u` *inside* the normalisation: a neighbour entering the cutoff
     joins the denominator continuously instead of changing every other weight at once (see
-    ``shared/physics-pitfalls.md``). The messages carry :math:`u` as well, because a lone
+    :func:`~equiformer_lite.nn.softmax.envelope_softmax`). The messages carry :math:`u` as well, because a lone
     neighbour has :math:`\alpha = 1` whatever :math:`u` is. An atom without neighbours receives
     :math:`m_i = 0`, no NaN. With :math:`u \equiv 1`, LeakyReLU as :math:`\sigma_a` and the
     update left out, the attention and messages are those of ``torch_geometric.nn.GATv2Conv``

@@ -2,7 +2,7 @@ r"""The test systems of the A2I-Transformer paper as named, validated specificat
 
 Source: J. W. Yu, M. Y. Ha, B. Seo, W. B. Lee, "A2I Transformer: Permutation-equivariant
 attention network for pairwise and many-body interactions with minimal featurization" (2021),
-Sections III and IV and Table I (``shared/papers/a2i-transformer-paper.md`` in this project).
+Sections III and IV and Table I.
 
 What the paper states, and what is chosen here where it does not (see the data cards in
 ``data_cards/synthetic_*.md``):
