@@ -32,9 +32,10 @@ class SE3Potential(AtomisticPotential):
     polynomial envelope and real spherical harmonics up to ``lmax``; ``num_layers``
     :class:`~equiformer_lite.nn.SE3AttentionLayer` s exchange equivariant messages; the invariant
     channels of the last layer give per-atom energies
-    :math:`E_i = E^0_{Z_i} + \sigma (\hat e_i - \hat e^{\rm iso}_{Z_i}) + \mu (1 - e^{-n_i})`, summed to
-    the total energy, where :math:`\hat e^{\rm iso}_Z` is the readout of a lone atom and :math:`n_i`
-    the smooth coordination number, so an atom with no neighbour gets exactly its E0
+    :math:`E_i = E^0_{Z_i} + \sigma (\hat e_i - \hat e^{\rm iso}_{Z_i}) + (\mu + \delta_{Z_i}) (1 - e^{-n_i})`,
+    summed to the total energy, where :math:`\hat e^{\rm iso}_Z` is the readout of a lone atom,
+    :math:`\delta_Z` a learned per-element shift and :math:`n_i` the smooth coordination number, so
+    an atom with no neighbour gets exactly its E0
     (:meth:`~equiformer_lite.nn.ScaleShiftEnergies.relative_to_isolated`). Forces are
     :math:`-\partial E/\partial r` (conservative) and stress the strain derivative.
 

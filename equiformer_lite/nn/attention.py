@@ -140,7 +140,6 @@ class SE3AttentionLayer(nn.Module):
             raise ValueError(f"self_interaction='species' needs num_species >= 1, got {num_species!r}")
         self.attention = attention
         self.avg_num_neighbors = float(avg_num_neighbors)
-        self.num_species = int(num_species)
         self.irreps_in = o3.Irreps(irreps_in)
         self.irreps_sh = o3.Irreps(irreps_sh)
         self.irreps_out = o3.Irreps(irreps_out)
