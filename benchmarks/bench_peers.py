@@ -67,6 +67,7 @@ def fingerprint(model: str, split: dict, epochs: int, overrides: dict) -> dict:
     if model != "mace":
         settings.pop("data")  # paths differ between machines; the data are identified by their hash
         settings["model_constructor"] = ours.model_constructor_config(settings["model"])
+        settings["package_sha256"] = ours.package_sha256()
     return {"model": model, "epochs": epochs, "data_sha256": split["source_sha256"], "split": split["sizes"],
             "split_seed": split["seed"], "settings": settings}
 
@@ -131,11 +132,24 @@ def summarize(out: Path, epochs: int) -> None:
     fig.savefig(out / f"learning_curves_e{epochs}.png", dpi=120)
 
 
-def epochs_for_time(reference: Path, ours_run: Path) -> int:
+def budget_free(fp: dict) -> dict:
+    """A fingerprint without its epoch count (and the code hash): the settings two runs of
+    different lengths must share for one's time per epoch to stand for the other's."""
+    settings = json.loads(json.dumps(fp["settings"]))
+    settings.get("training", {}).pop("epochs", None)
+    settings.pop("package_sha256", None)
+    return {**{k: v for k, v in fp.items() if k != "epochs"}, "settings": settings}
+
+
+def epochs_for_time(reference: Path, ours_run: Path, expected: dict | None = None) -> int:
     """Epochs of our model that fit in the training time of a stored ``reference`` run, at the
-    time per epoch of a stored run ``ours_run`` with the same settings."""
+    time per epoch of a stored run ``ours_run`` with the same settings (checked against the
+    ``expected`` fingerprint of the run to be made, when given)."""
     target = json.loads(reference.read_text())["train_time_s"]
     run = json.loads(ours_run.read_text())
+    if expected is not None and budget_free(run["fingerprint"]) != budget_free(expected):
+        raise SystemExit(f"--epoch-time-from {ours_run}: that run's model, data or settings differ from this run's; "
+                         "its time per epoch does not stand for this one")
     per_epoch = run["train_time_s"] / run["fingerprint"]["epochs"]
     return max(1, int(target // per_epoch))
 
@@ -173,12 +187,17 @@ def main(argv=None) -> None:
     if args.match_time_of is not None:
         if args.epoch_time_from is None:
             parser.error("--match-time-of needs --epoch-time-from")
-        args.epochs = epochs_for_time(args.match_time_of, args.epoch_time_from)
-        print(f"equal wall time: {args.epochs} epochs fit in the training time of {args.match_time_of.name}")
+        if len(args.models) != 1 or args.models[0] == "mace":
+            parser.error("--match-time-of takes one of our models in --models")
     if args.epochs < 1:
         parser.error(f"--epochs must be at least 1, got {args.epochs}")
     overrides = parse_overrides(args.overrides)
     split = peer_data.split_files(args.data, args.work / "splits")
+    if args.match_time_of is not None:
+        model = args.models[0]
+        args.epochs = epochs_for_time(args.match_time_of, args.epoch_time_from,
+                                      fingerprint(model, split, 1, overrides))
+        print(f"equal wall time: {args.epochs} epochs fit in the training time of {args.match_time_of.name}")
     args.out.mkdir(parents=True, exist_ok=True)
 
     todo = []

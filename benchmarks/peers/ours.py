@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
 import shutil
 import subprocess
@@ -54,6 +55,16 @@ def model_constructor_config(model: dict) -> dict:
     for key in ("scale", "shift", "atomic_energies", "avg_num_neighbors", "species", "dtype"):
         config.pop(key, None)
     return config
+
+
+def package_sha256() -> str:
+    """Hash of this checkout's package source (every ``.py`` under ``equiformer_lite/``): a stored
+    result of our models is not reused after the code that trained it changed."""
+    digest = hashlib.sha256()
+    for path in sorted((ROOT / "equiformer_lite").rglob("*.py")):
+        digest.update(str(path.relative_to(ROOT)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def learning_curve(log_csv: Path) -> list[dict]:

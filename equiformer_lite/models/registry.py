@@ -60,5 +60,14 @@ def load_model(path: Union[str, os.PathLike], map_location: Union[str, torch.dev
         raise ValueError(f"{path} lacks {sorted(missing)}: not a model file written by save_model")
     config = {**payload["config"], "dtype": payload.get("dtype", payload["config"].get("dtype"))}
     model = build_model(payload["model_type"], **config)
-    model.load_state_dict(payload["state_dict"])
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as err:  # missing, unexpected or mis-shaped weights
+        from .. import __version__
+
+        raise ValueError(
+            f"{path}: its weights do not fit the {payload['model_type']} model this version builds from its "
+            f"config (saved by equiformer_lite {payload.get('version', 'unknown')}, this is {__version__}; "
+            f"the layer layout may have changed since): {err}"
+        ) from err
     return model.to(map_location).eval()

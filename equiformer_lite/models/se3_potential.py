@@ -68,6 +68,9 @@ class SE3Potential(AtomisticPotential):
     tensor_square : add a channel-wise tensor square of the aggregated messages in every layer
         (three-body terms, :class:`~equiformer_lite.nn.product.NodeTensorSquare`).
     correlation : with ``tensor_square``, 3 adds the channel-wise cube (four-body terms).
+    species_products : with ``tensor_square``, mix the tensor powers by a linear map per element
+        (as MACE's product weights depend on the element); default True (ignored without
+        ``tensor_square``).
     readout_hidden : width of the energy readout.
     layer_readouts : add a linear energy readout of every layer but the last (as MACE sums the
         readouts of all its layers), a short path from every layer to the energy.
@@ -112,6 +115,7 @@ class SE3Potential(AtomisticPotential):
         avg_num_neighbors: float = 1.0,
         tensor_square: bool = True,
         correlation: int = 2,
+        species_products: bool = True,
         readout_hidden: int = 16,
         layer_readouts: bool = False,
         direct_forces: bool = False,
@@ -174,6 +178,7 @@ class SE3Potential(AtomisticPotential):
                     tensor_square=config["tensor_square"],
                     irreps_message=irreps_message,
                     correlation=config["correlation"],
+                    species_products=config["species_products"] and config["tensor_square"],
                 )
             )
             irreps_in = self.irreps_hidden

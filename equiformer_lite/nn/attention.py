@@ -105,6 +105,8 @@ class SE3AttentionLayer(nn.Module):
         ``tensor_square=True``.
     correlation : order of the tensor powers of the messages with ``tensor_square`` (2: pairs of
         neighbours, 3: pairs and triples).
+    species_products : with ``tensor_square``, mix the tensor powers with a linear map per element
+        of the receiving atom (MACE's per-element product weights); needs ``num_species``.
 
     Shapes: ``x [N, irreps_in.dim]``, ``sh [E, irreps_sh.dim]``, ``radial [E, num_basis]``,
     ``envelope [E]``, ``edge_index [2, E]`` (sender, receiver), ``node_attrs [N, num_species]``
@@ -130,6 +132,7 @@ class SE3AttentionLayer(nn.Module):
         tensor_square: bool = False,
         irreps_message=None,
         correlation: int = 2,
+        species_products: bool = False,
     ) -> None:
         super().__init__()
         if attention not in ("softmax", "silu"):
@@ -138,6 +141,9 @@ class SE3AttentionLayer(nn.Module):
             raise ValueError(f"avg_num_neighbors must be positive, got {avg_num_neighbors!r}")
         if self_interaction == "species" and num_species < 1:
             raise ValueError(f"self_interaction='species' needs num_species >= 1, got {num_species!r}")
+        if species_products and not (tensor_square and num_species >= 1):
+            raise ValueError("species_products needs tensor_square=True and num_species >= 1, got "
+                             f"tensor_square={tensor_square!r}, num_species={num_species!r}")
         self.attention = attention
         self.avg_num_neighbors = float(avg_num_neighbors)
         self.irreps_in = o3.Irreps(irreps_in)
@@ -169,8 +175,10 @@ class SE3AttentionLayer(nn.Module):
             radial_layers=radial_layers,
         )
         self.query = o3.Linear(self.irreps_in, self.irreps_qk)
-        self.key = o3.Linear(self.edge_tp.irreps_out, self.irreps_qk)
-        self.value = o3.Linear(self.edge_tp.irreps_out, self.irreps_value)
+        # Keys and values in one linear map of the edge features, read as one block per degree
+        # (the tensor product's sorted paths of one degree are contiguous, so ``simplify`` keeps
+        # the layout): the same maps as two linears over every path, with fewer slices per edge.
+        self.key_value = o3.Linear(self.edge_tp.irreps_out.simplify(), self.irreps_qk + self.irreps_value)
 
         if nonlinearity == "norm":
             self.nonlinearity = NormNonlinearity(self.irreps_out, activation=activation)
@@ -181,7 +189,10 @@ class SE3AttentionLayer(nn.Module):
         irreps_pre = self.nonlinearity.irreps_in
         self.output = o3.Linear(self.irreps_value, irreps_pre)
         self.tensor_square = (
-            NodeTensorSquare(self.irreps_value, irreps_pre, correlation=correlation) if tensor_square else None
+            NodeTensorSquare(self.irreps_value, irreps_pre, correlation=correlation,
+                             num_species=num_species if species_products else 0)
+            if tensor_square
+            else None
         )
         self.species_self_interaction = self_interaction == "species"
         self.self_interaction = build_self_interaction(self_interaction, self.irreps_in, irreps_pre, num_species=num_species)
@@ -200,8 +211,7 @@ class SE3AttentionLayer(nn.Module):
         num_nodes = x.shape[0]
         m = self.edge_tp(x[sender], sh, radial)  # [E, irreps_mid]
         q = self.query(x)  # [N, irreps_qk]
-        k = self.key(m)  # [E, irreps_qk]
-        v = self.value(m)  # [E, irreps_value]
+        k, v = torch.split(self.key_value(m), [self.irreps_qk.dim, self.irreps_value.dim], dim=-1)  # [E, qk], [E, value]
         logits = head_dot(q[receiver], k, self.irreps_qk, self.num_heads) / math.sqrt(self.head_dim)  # [E, H]
         if self.attention == "softmax":
             alpha = envelope_softmax(logits, envelope, receiver, num_nodes)  # [E, H]
@@ -212,7 +222,7 @@ class SE3AttentionLayer(nn.Module):
         aggregated = scatter(messages, receiver, dim=0, dim_size=num_nodes, reduce="sum")  # [N, irreps_value]
         pre = self.output(aggregated)  # [N, irreps_pre]
         if self.tensor_square is not None:
-            pre = pre + self.tensor_square(aggregated)
+            pre = pre + self.tensor_square(aggregated, node_attrs)
         si = self.self_interaction(x, node_attrs) if self.species_self_interaction else self.self_interaction(x)
         update = self.nonlinearity(pre + si)  # [N, irreps_out]
         return x + update if self.residual else update

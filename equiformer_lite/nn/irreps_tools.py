@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from e3nn import o3
 
-__all__ = ["hidden_irreps", "head_dot", "scale_heads", "check_divisible", "product_paths"]
+__all__ = ["hidden_irreps", "split_irreps", "head_dot", "scale_heads", "check_divisible", "product_paths"]
 
 
 def hidden_irreps(channels: int, lmax: int, parity: bool = True) -> o3.Irreps:
@@ -26,6 +26,16 @@ def check_divisible(irreps: o3.Irreps, num_heads: int, what: str) -> None:
             )
 
 
+def split_irreps(x: torch.Tensor, irreps: o3.Irreps) -> tuple[torch.Tensor, ...]:
+    """The blocks ``[.., mul * (2l+1)]`` of ``x [.., irreps.dim]``, one per entry of ``irreps``.
+
+    One :func:`torch.split` rather than a slice per block: the backward of a slice allocates a
+    zero tensor as large as ``x`` for every block (and again in the second derivative that
+    forces need), the backward of a split one tensor in all.
+    """
+    return torch.split(x, [mul * ir.dim for mul, ir in irreps], dim=-1)
+
+
 def head_dot(q: torch.Tensor, k: torch.Tensor, irreps: o3.Irreps, num_heads: int) -> torch.Tensor:
     r"""Invariant per-head dot product :math:`\sum_{l,c \in h,m} q^{l}_{cm} k^{l}_{cm}`.
 
@@ -36,9 +46,9 @@ def head_dot(q: torch.Tensor, k: torch.Tensor, irreps: o3.Irreps, num_heads: int
     Shapes: ``[E, dim]``, ``[E, dim]`` -> ``[E, H]``.
     """
     out = q.new_zeros(q.shape[0], num_heads)
-    for sl, (mul, ir) in zip(irreps.slices(), irreps):
-        qs = q[:, sl].reshape(-1, num_heads, mul // num_heads, ir.dim)
-        ks = k[:, sl].reshape(-1, num_heads, mul // num_heads, ir.dim)
+    for qs, ks, (mul, ir) in zip(split_irreps(q, irreps), split_irreps(k, irreps), irreps):
+        qs = qs.reshape(-1, num_heads, mul // num_heads, ir.dim)
+        ks = ks.reshape(-1, num_heads, mul // num_heads, ir.dim)
         out = out + (qs * ks).sum(dim=(-1, -2))
     return out
 
@@ -49,8 +59,8 @@ def scale_heads(v: torch.Tensor, weights: torch.Tensor, irreps: o3.Irreps, num_h
     Shapes: ``[E, dim]``, ``[E, H]`` -> ``[E, dim]``.
     """
     blocks = []
-    for sl, (mul, ir) in zip(irreps.slices(), irreps):
-        vs = v[:, sl].reshape(-1, num_heads, mul // num_heads, ir.dim)
+    for vs, (mul, ir) in zip(split_irreps(v, irreps), irreps):
+        vs = vs.reshape(-1, num_heads, mul // num_heads, ir.dim)
         blocks.append((vs * weights[:, :, None, None]).reshape(-1, mul * ir.dim))
     return torch.cat(blocks, dim=-1)
 

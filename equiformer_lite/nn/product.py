@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 from e3nn import o3
 from torch import nn
@@ -33,15 +35,21 @@ class NodeTensorSquare(nn.Module):
     terms (the idea of MACE's symmetric contraction, with ``correlation`` its order 2 or 3).
     Equivariant by construction, zero for an atom with no neighbours.
 
-    Shapes: ``[N, irreps_in.dim]`` -> ``[N, irreps_out.dim]``.
+    With ``num_species > 0`` the final mix :math:`W_3` depends on the element of the atom (a linear
+    map per element: the e3nn product with the one-hot species), as MACE's symmetric contraction
+    has weights per element; :meth:`forward` then takes the one-hot species ``node_attrs``.
+
+    Shapes: ``[N, irreps_in.dim]`` (and ``node_attrs [N, num_species]``) -> ``[N, irreps_out.dim]``.
     """
 
-    def __init__(self, irreps_in, irreps_out, *, correlation: int = 2) -> None:
+    def __init__(self, irreps_in, irreps_out, *, correlation: int = 2, num_species: int = 0) -> None:
         super().__init__()
         self.irreps_in = o3.Irreps(irreps_in)
         self.irreps_out = o3.Irreps(irreps_out)
         if correlation not in (2, 3):
             raise ValueError(f"correlation must be 2 or 3, got {correlation!r}")
+        if not isinstance(num_species, int) or num_species < 0:
+            raise ValueError(f"num_species must be a non-negative integer, got {num_species!r}")
         if len({mul for mul, _ in self.irreps_in}) != 1:
             raise ValueError(f"NodeTensorSquare needs one multiplicity for every degree, got {self.irreps_in}")
         self.correlation = correlation
@@ -53,12 +61,19 @@ class NodeTensorSquare(nn.Module):
             self.mix = o3.Linear(self.square.irreps_out, self.irreps_in)
             self.cube = _channelwise_product(self.irreps_in, self.irreps_in, {ir for _, ir in self.irreps_out}, False)
             products = self.square.irreps_out + self.cube.irreps_out
-        self.post = o3.Linear(products, self.irreps_out)
+        self.per_species = num_species > 0
+        if self.per_species:
+            self.post = o3.FullyConnectedTensorProduct(products, f"{num_species}x0e", self.irreps_out)
+        else:
+            self.post = o3.Linear(products, self.irreps_out)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, node_attrs: Optional[torch.Tensor] = None) -> torch.Tensor:
         y = self.pre(x)  # [N, irreps_in.dim]
-        p2 = self.square(y, y)  # [N, square.irreps_out.dim]
-        if self.correlation == 2:
-            return self.post(p2)  # [N, irreps_out.dim]
-        p3 = self.cube(self.mix(p2), y)  # [N, cube.irreps_out.dim]
-        return self.post(torch.cat([p2, p3], dim=-1))  # [N, irreps_out.dim]
+        p = self.square(y, y)  # [N, square.irreps_out.dim]
+        if self.correlation == 3:
+            p = torch.cat([p, self.cube(self.mix(p), y)], dim=-1)  # [N, square + cube dims]
+        if self.per_species:
+            if node_attrs is None:
+                raise ValueError("NodeTensorSquare built with num_species > 0 needs node_attrs (the one-hot species)")
+            return self.post(p, node_attrs)  # [N, irreps_out.dim]
+        return self.post(p)  # [N, irreps_out.dim]

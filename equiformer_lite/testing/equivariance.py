@@ -42,7 +42,7 @@ def float64_default_dtype():
 
 
 def wigner_matrix(irreps: o3.Irreps, rotation: torch.Tensor) -> torch.Tensor:
-    """The representation matrix of ``irreps`` for an orthogonal ``rotation``, ``[dim, dim]``,
+    r"""The representation matrix of ``irreps`` for an orthogonal ``rotation``, ``[dim, dim]``,
     accurate to float64 round-off for every rotation.
 
     e3nn's ``Irreps.D_from_matrix`` goes through Euler angles (``acos``/``atan2``), which lose

@@ -71,7 +71,9 @@ def test_nve_molecular_dynamics_conserves_energy(nonlinearity):
     nve = nve_step_scaling(small_model(torch.float64, nonlinearity=nonlinearity), ethanol())
     print(f"{nonlinearity}: NVE total-energy spread over 20 fs: {nve}")
     kinetic = 1.5 * 9 * units.kB * 300  # ~0.35 eV
-    assert nve["spread_half_dt"] < 1e-3 * kinetic
+    # A kink gives ~1 eV whatever the step; smooth random-init models give 0.03-0.6 meV here, the
+    # stiffer the larger (the norm variant is stiffer). The ratio is the sharp test.
+    assert nve["spread_half_dt"] < 5e-3 * kinetic
     assert 3.0 < nve["ratio"] < 5.0
 
 

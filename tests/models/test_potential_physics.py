@@ -38,6 +38,7 @@ VARIANTS = {
         "silu-attention": dict(attention="silu", avg_num_neighbors=5.0),
         "l=2-messages+sh3": dict(lmax=1, message_lmax=2, sh_lmax=3),
         "correlation-3+layer-readouts+norm": dict(correlation=3, layer_readouts=True, nonlinearity="norm"),
+        "shared-product-weights": dict(species_products=False),
     },
     "gatv2": {
         "skip": {},
@@ -226,6 +227,14 @@ def test_save_and_load_round_trip(kind, tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"not a model")
     with pytest.raises(ValueError, match="not a model file"):
         load_model(tmp_path / "junk.pt")
+    # Weights of another layout (an older version's layer names) fail loudly, naming the versions.
+    payload = torch.load(tmp_path / "model.pt", weights_only=True)
+    name = next(iter(payload["state_dict"]))
+    payload["state_dict"]["renamed." + name] = payload["state_dict"].pop(name)
+    payload["version"] = "0.0.1"
+    torch.save(payload, tmp_path / "old.pt")
+    with pytest.raises(ValueError, match=r"do not fit .*saved by equiformer_lite 0\.0\.1"):
+        load_model(tmp_path / "old.pt")
 
 
 def test_with_dtype_keeps_the_weights(kind):

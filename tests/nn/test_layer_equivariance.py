@@ -160,6 +160,25 @@ def _node_layer(kind):
     return DirectForceHead(HIDDEN), HIDDEN
 
 
+def test_per_species_tensor_square(dtype):
+    """Per-element product weights: equivariant, and two elements really get different maps."""
+    torch.manual_seed(2)
+    with default_dtype(dtype):
+        module = NodeTensorSquare(HIDDEN, HIDDEN, correlation=3, num_species=3)
+    x = HIDDEN.randn(10, -1, dtype=dtype)
+    one_hot = torch.nn.functional.one_hot(torch.arange(10) % 3, 3).to(dtype)
+    _check("tensor_cube/species", lambda v: module(v, one_hot), [x], [HIDDEN], [HIDDEN], dtype)
+    same_x = x[:1].expand(3, -1)
+    out = module(same_x, torch.eye(3, dtype=dtype))
+    assert (out[0] - out[1]).abs().max() > 1e-3
+    with pytest.raises(ValueError, match="node_attrs"):
+        module(x)
+    with pytest.raises(ValueError, match="num_species"):
+        NodeTensorSquare(HIDDEN, HIDDEN, num_species=-1)
+    with pytest.raises(ValueError, match="species_products needs tensor_square=True"):
+        SE3AttentionLayer(HIDDEN, o3.Irreps.spherical_harmonics(2), HIDDEN, 6, num_species=3, species_products=True)
+
+
 @pytest.mark.parametrize("kind", ["norm", "gate", "attentive_si", "readout", "direct_forces", "tensor_square", "tensor_cube"])
 def test_node_layers(dtype, kind):
     torch.manual_seed(2)

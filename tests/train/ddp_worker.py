@@ -31,7 +31,7 @@ def main(out_dir: str) -> None:
     trainer.train_step = recording_step
     trainer.fit()
     params = torch.cat([p.detach().flatten() for p in trainer.model.parameters()])
-    torch.save({"params": params, "losses": torch.tensor(losses)}, Path(out_dir) / f"rank{rank}.pt")
+    torch.save({"params": params, "losses": torch.tensor(losses, dtype=torch.float64)}, Path(out_dir) / f"rank{rank}.pt")
     dist.destroy_process_group()
 
 

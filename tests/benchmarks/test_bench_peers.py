@@ -1,0 +1,49 @@
+"""`benchmarks/bench_peers.py`'s bookkeeping: equal-time budgets and what a stored result depends on.
+
+(The runs themselves train for tens of minutes; they are made by hand and their JSONs committed.)
+"""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_peers.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_peers", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _fingerprint(epochs: int, channels: int = 16, sha: str = "a") -> dict:
+    return {"model": "se3", "epochs": epochs, "data_sha256": "d", "split": [950, 50, 1000], "split_seed": 1,
+            "settings": {"model": {"type": "se3", "channels": channels}, "training": {"epochs": epochs, "lr": 0.01},
+                         "package_sha256": sha}}
+
+
+def test_equal_time_epochs_and_the_settings_check(bench, tmp_path):
+    reference = tmp_path / "mace.json"
+    reference.write_text(json.dumps({"train_time_s": 1000.0}))
+    ours = tmp_path / "se3.json"
+    ours.write_text(json.dumps({"train_time_s": 8 * 70.0, "fingerprint": _fingerprint(8)}))
+    # 1000 s at 70 s per epoch: 14 whole epochs; the code hash and the epoch count may differ.
+    assert bench.epochs_for_time(reference, ours, _fingerprint(1, sha="b")) == 14
+    with pytest.raises(SystemExit, match="differ from this run's"):
+        bench.epochs_for_time(reference, ours, _fingerprint(1, channels=32))
+
+
+def test_a_code_change_invalidates_our_stored_results(bench, tmp_path, monkeypatch):
+    package = tmp_path / "equiformer_lite"
+    package.mkdir()
+    (package / "model.py").write_text("x = 1\n")
+    monkeypatch.setattr(bench.ours, "ROOT", tmp_path)
+    before = bench.ours.package_sha256()
+    (package / "model.py").write_text("x = 2\n")
+    assert bench.ours.package_sha256() != before
