@@ -9,6 +9,7 @@ from e3nn import o3
 from torch import nn
 
 from .irreps_tools import product_paths
+from .self_interaction import species_linear
 
 __all__ = ["NodeTensorSquare"]
 
@@ -63,7 +64,7 @@ class NodeTensorSquare(nn.Module):
             products = self.square.irreps_out + self.cube.irreps_out
         self.per_species = num_species > 0
         if self.per_species:
-            self.post = o3.FullyConnectedTensorProduct(products, f"{num_species}x0e", self.irreps_out)
+            self.post = species_linear(products, self.irreps_out, num_species)
         else:
             self.post = o3.Linear(products, self.irreps_out)
 

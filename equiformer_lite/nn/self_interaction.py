@@ -7,7 +7,7 @@ from e3nn import o3
 from e3nn.nn import FullyConnectedNet
 from torch import nn
 
-__all__ = ["AttentiveSelfInteraction", "build_self_interaction"]
+__all__ = ["AttentiveSelfInteraction", "build_self_interaction", "species_linear"]
 
 
 class AttentiveSelfInteraction(nn.Module):
@@ -67,6 +67,12 @@ class AttentiveSelfInteraction(nn.Module):
         return torch.cat(blocks, dim=-1)  # [N, irreps_out.dim]
 
 
+def species_linear(irreps_in, irreps_out, num_species: int) -> o3.FullyConnectedTensorProduct:
+    """A linear map per element: the e3nn product of the features with the one-hot species
+    (``num_species`` scalars), called as ``module(x, one_hot)``."""
+    return o3.FullyConnectedTensorProduct(irreps_in, f"{num_species}x0e", irreps_out)
+
+
 def build_self_interaction(kind: str, irreps_in, irreps_out, *, hidden: int = 32, num_species: int = 0) -> nn.Module:
     """``"linear"``: :class:`e3nn.o3.Linear` (eq. 2.8's :math:`W_V^{ll}`); ``"species"``: a linear map
     per element, the e3nn tensor product of the features with the one-hot species (NequIP's
@@ -74,7 +80,7 @@ def build_self_interaction(kind: str, irreps_in, irreps_out, *, hidden: int = 32
     if kind == "linear":
         return o3.Linear(irreps_in, irreps_out)
     if kind == "species":
-        return o3.FullyConnectedTensorProduct(irreps_in, f"{num_species}x0e", irreps_out)
+        return species_linear(irreps_in, irreps_out, num_species)
     if kind == "attentive":
         return AttentiveSelfInteraction(irreps_in, irreps_out, hidden=hidden)
     raise ValueError(f"unknown self_interaction '{kind}', choose 'linear', 'species' or 'attentive'")
