@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence, Union
 
@@ -188,6 +189,24 @@ class AtomisticPotential(nn.Module):
         rebuilt = type(self)(**{**self.config, "dtype": dtype})
         rebuilt.load_state_dict(self.state_dict())
         return rebuilt.to(next(self.parameters()).device).train(self.training)
+
+    def __deepcopy__(self, memo: dict) -> "AtomisticPotential":
+        """A copy rebuilt from the config, with this model's weights, dtype, device and mode.
+
+        Python's default deep copy round-trips e3nn's compiled (TorchScript) tensor products
+        through ``torch.jit.save``/``load``, which turns their large constants into extra buffers
+        (seen at 64 channels): the copy's ``state_dict`` then no longer matches the model's, which
+        breaks the EMA copy of the weights and any checkpoint written from a copy.
+        """
+        if not self.config:
+            raise TypeError(f"{type(self).__name__} has no config to rebuild a copy from")
+        first = next(self.parameters())
+        clone = type(self)(**copy.deepcopy(self.config, memo)).to(device=first.device, dtype=first.dtype)
+        clone.load_state_dict(self.state_dict())
+        for theirs, ours in zip(clone.parameters(), self.parameters()):
+            theirs.requires_grad_(ours.requires_grad)
+        memo[id(self)] = clone
+        return clone.train(self.training)
 
     def as_calculator(self, **kwargs):
         """An ASE calculator backed by this model (see :class:`EquiformerCalculator`)."""

@@ -71,6 +71,9 @@ class SE3Potential(AtomisticPotential):
     species_products : with ``tensor_square``, mix the tensor powers by a linear map per element
         (as MACE's product weights depend on the element); default True (ignored without
         ``tensor_square``).
+    pair_messages : build every edge's message from both of its atoms (Equiformer's
+        :math:`W_{src} f_j + W_{dst} f_i`) instead of the sender alone (default True; see
+        :class:`~equiformer_lite.nn.SE3AttentionLayer`).
     readout_hidden : width of the energy readout.
     layer_readouts : add a linear energy readout of every layer but the last (as MACE sums the
         readouts of all its layers), a short path from every layer to the energy.
@@ -116,6 +119,7 @@ class SE3Potential(AtomisticPotential):
         tensor_square: bool = True,
         correlation: int = 2,
         species_products: bool = True,
+        pair_messages: bool = True,
         readout_hidden: int = 16,
         layer_readouts: bool = False,
         direct_forces: bool = False,
@@ -179,6 +183,7 @@ class SE3Potential(AtomisticPotential):
                     irreps_message=irreps_message,
                     correlation=config["correlation"],
                     species_products=config["species_products"] and config["tensor_square"],
+                    pair_messages=config["pair_messages"],
                 )
             )
             irreps_in = self.irreps_hidden

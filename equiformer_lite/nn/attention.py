@@ -107,6 +107,9 @@ class SE3AttentionLayer(nn.Module):
         neighbours, 3: pairs and triples).
     species_products : with ``tensor_square``, mix the tensor powers with a linear map per element
         of the receiving atom (MACE's per-element product weights); needs ``num_species``.
+    pair_messages : build the edge tensor product from both ends of the edge,
+        :math:`W_{src} f_j + W_{dst} f_i` instead of :math:`f_j` (Equiformer's message input), so
+        keys and values depend on the pair of atoms and not on the sender alone.
 
     Shapes: ``x [N, irreps_in.dim]``, ``sh [E, irreps_sh.dim]``, ``radial [E, num_basis]``,
     ``envelope [E]``, ``edge_index [2, E]`` (sender, receiver), ``node_attrs [N, num_species]``
@@ -133,6 +136,7 @@ class SE3AttentionLayer(nn.Module):
         irreps_message=None,
         correlation: int = 2,
         species_products: bool = False,
+        pair_messages: bool = False,
     ) -> None:
         super().__init__()
         if attention not in ("softmax", "silu"):
@@ -175,6 +179,10 @@ class SE3AttentionLayer(nn.Module):
             radial_layers=radial_layers,
         )
         self.query = o3.Linear(self.irreps_in, self.irreps_qk)
+        self.pair_messages = bool(pair_messages)
+        if self.pair_messages:
+            self.source = o3.Linear(self.irreps_in, self.irreps_in)
+            self.destination = o3.Linear(self.irreps_in, self.irreps_in)
         # Keys and values in one linear map of the edge features, read as one block per degree
         # (the tensor product's sorted paths of one degree are contiguous, so ``simplify`` keeps
         # the layout): the same maps as two linears over every path, with fewer slices per edge.
@@ -209,7 +217,11 @@ class SE3AttentionLayer(nn.Module):
     ) -> torch.Tensor:
         sender, receiver = edge_index[0], edge_index[1]
         num_nodes = x.shape[0]
-        m = self.edge_tp(x[sender], sh, radial)  # [E, irreps_mid]
+        if self.pair_messages:
+            x_edge = self.source(x)[sender] + self.destination(x)[receiver]  # [E, irreps_in]
+        else:
+            x_edge = x[sender]  # [E, irreps_in]
+        m = self.edge_tp(x_edge, sh, radial)  # [E, irreps_mid]
         q = self.query(x)  # [N, irreps_qk]
         k, v = torch.split(self.key_value(m), [self.irreps_qk.dim, self.irreps_value.dim], dim=-1)  # [E, qk], [E, value]
         logits = head_dot(q[receiver], k, self.irreps_qk, self.num_heads) / math.sqrt(self.head_dim)  # [E, H]

@@ -1,5 +1,7 @@
 """`SE3Potential`-specific checks; the shared physics suite is in `test_potential_physics.py`."""
 
+import copy
+
 import pytest
 import torch
 
@@ -95,3 +97,11 @@ def test_suite_catches_a_non_equivariant_model():
     # ...and a rotated graph really is a rotated structure (the harness itself is sound).
     rot = torch.tensor([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
     assert torch.allclose(transform_graph(graph, rot)[keys.POSITIONS], graph[keys.POSITIONS] @ rot.T)
+
+def test_deep_copy_of_a_wide_model_keeps_its_buffers():
+    """At 64 channels a default deep copy of e3nn's compiled products added buffers
+    (``..._tensor_constant0``) and the trainer's EMA update failed on the first step."""
+    model = SE3Potential(species=["H", "C", "O"], cutoff=CUTOFF, channels=64, num_layers=1)
+    clone = copy.deepcopy(model)
+    assert [n for n, _ in clone.named_buffers()] == [n for n, _ in model.named_buffers()]
+    assert list(clone.state_dict()) == list(model.state_dict())

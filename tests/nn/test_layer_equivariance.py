@@ -116,6 +116,20 @@ def test_silu_attention_layer(dtype, num_species):
     _check(f"attention/silu/species={num_species}", f, [x, pos], [HIDDEN, "cartesian_points"], [HIDDEN], dtype)
 
 
+def test_attention_layer_with_pair_messages(dtype):
+    """Messages built from both atoms of the edge (W_src f_j + W_dst f_i)."""
+    torch.manual_seed(4)
+    with default_dtype(dtype):
+        layer = SE3AttentionLayer(HIDDEN, o3.Irreps.spherical_harmonics(2), HIDDEN, 6, num_heads=2, radial_hidden=16,
+                                  nonlinearity="gate", self_interaction="species", num_species=3,
+                                  tensor_square=True, species_products=True, pair_messages=True)
+    pos = _points(dtype)
+    x = HIDDEN.randn(len(pos), -1, dtype=dtype)
+    one_hot = torch.nn.functional.one_hot(torch.arange(len(pos)) % 3, 3).to(dtype)  # invariant node attributes
+    _check("attention/pair-messages", _attention_fn(layer, pos, one_hot), [x, pos], [HIDDEN, "cartesian_points"],
+           [HIDDEN], dtype)
+
+
 def test_attention_layer_with_higher_degree_messages(dtype):
     """Values and messages up to l=2 on l<=1 nodes: the l=2 part reaches the nodes through the square."""
     torch.manual_seed(3)
