@@ -33,7 +33,9 @@ from pathlib import Path
 
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# This checkout first: its benchmark helpers, and its package (a run from a copy of the repository
+# reads the copy's model defaults, as its training subprocesses do).
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 
 from peers import data as peer_data  # noqa: E402
 from peers import mace_peer, ours  # noqa: E402

@@ -1,4 +1,4 @@
-"""Command line: ``equiformer-lite train | evaluate | audit``."""
+"""Command line: ``equiformer-lite train | evaluate | audit | export``."""
 
 from __future__ import annotations
 
@@ -73,6 +73,32 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from .export import ExportRefused, export_model, format_report
+
+    path = Path(args.structures) if args.structures else default_structures_path()
+    try:
+        structures = read(path, index=":")
+    except Exception as err:
+        raise SystemExit(f"error: cannot read structures from {path}: {err}") from err
+    model = load_model(args.model)
+    if args.dtype:
+        model = model.with_dtype(args.dtype)
+    output = Path(args.output) if args.output else Path(args.model).with_suffix(".pt2")
+    if output.exists() and not args.force:
+        raise SystemExit(f"error: {output} exists (pass --force to replace it)")
+    print(f"exporting {args.model} ({type(model).__name__}, {str(model.dtype).removeprefix('torch.')}) to {output}: "
+          "tracing, compiling (a few minutes), checking ...", flush=True)
+    try:
+        report = export_model(model, output, structures, n_trials=args.trials)
+    except ExportRefused as err:
+        print(err)
+        return 1
+    print(format_report(report))
+    print(f"wrote {output}: run it with EquiformerCalculator({str(output)!r}) or load_model")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="equiformer-lite", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -101,6 +127,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output", default="audit_report.json", help="JSON report ('' for none)")
     p.set_defaults(func=_audit)
+    p = sub.add_parser("export", help="compile a saved model into one self-contained .pt2 file (AOTInductor), "
+                                      "written only if it passes the physics audit")
+    p.add_argument("model", help="model file written by training (model.pt)")
+    p.add_argument("-o", "--output", help="the .pt2 file (default: MODEL with the suffix .pt2)")
+    p.add_argument("--dtype", choices=["float64", "float32"], help="export in this dtype (default: the model's)")
+    p.add_argument("--structures", help=f"structures to check the artefact on (default: the bundled {DEFAULT_STRUCTURES})")
+    p.add_argument("--trials", type=int, default=2, help="random rotations per structure in the audit")
+    p.add_argument("--force", action="store_true", help="replace an existing output file")
+    p.set_defaults(func=_export)
     return parser
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Optional, Union
+from typing import TYPE_CHECKING, Optional, Union
 
 import torch
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
@@ -11,6 +11,9 @@ from ase.stress import full_3x3_to_voigt_6_stress
 
 from ..data import DEFAULT_MIN_DISTANCE, atoms_to_graph, keys
 from ..models import AtomisticPotential, load_model
+
+if TYPE_CHECKING:
+    from ..export import ExportedPotential
 
 __all__ = ["EquiformerCalculator"]
 
@@ -20,10 +23,14 @@ class EquiformerCalculator(Calculator):
 
     Parameters
     ----------
-    model : a potential, or the path of a file written by :func:`~equiformer_lite.save_model`.
+    model : a potential, an :class:`~equiformer_lite.export.ExportedPotential`, or the path of a
+        file written by :func:`~equiformer_lite.save_model` or ``equiformer-lite export`` (``.pt2``).
     device : where to evaluate (``"cpu"``, ``"cuda"``).
     dtype : evaluation dtype; the model is rebuilt in it with the same weights (default: the model's).
     min_distance : pairs closer than this (Å) raise ``ValueError`` (overlapping atoms).
+    compile : run the model through ``torch.compile`` (:class:`~equiformer_lite.models.CompiledPotential`):
+        the first call compiles (tens of seconds to minutes), later ones are faster; sizes are
+        symbolic, so MD does not recompile. Not for an exported ``.pt2`` (compiled already).
 
     >>> from ase.build import molecule
     >>> from equiformer_lite import SE3Potential
@@ -37,20 +44,27 @@ class EquiformerCalculator(Calculator):
 
     def __init__(
         self,
-        model: Union[AtomisticPotential, str, os.PathLike],
+        model: Union[AtomisticPotential, "ExportedPotential", str, os.PathLike],
         *,
         device: Union[str, torch.device] = "cpu",
         dtype: Optional[torch.dtype] = None,
         min_distance: float = DEFAULT_MIN_DISTANCE,
+        compile: bool = False,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        if not isinstance(model, AtomisticPotential):
+        if isinstance(model, (str, os.PathLike)):
             model = load_model(model)
         self.device = torch.device(device)
         if dtype is not None and dtype != model.dtype:
             model = model.with_dtype(dtype)
         self.model = model.to(self.device).eval()
+        if compile:
+            if not isinstance(self.model, AtomisticPotential):
+                raise ValueError(f"compile=True needs a model, not {type(self.model).__name__} (an export is compiled already)")
+            from ..models.compiled import CompiledPotential
+
+            self.model = CompiledPotential(self.model)
         self.min_distance = float(min_distance)
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes) -> None:

@@ -1,9 +1,10 @@
 """Potentials: the shared base class, `SE3Potential`, `GATv2Potential`, `A2IPotential`, and the registry."""
 
 from .a2i_potential import A2IPotential
-from .base import AtomisticPotential
+from .base import AtomisticPotential, ModelInputs
+from .compiled import CompiledPotential
 from .gatv2_potential import GATv2Potential
 from .registry import MODELS, build_model, load_model, save_model
 from .se3_potential import SE3Potential
 
-__all__ = ["A2IPotential", "AtomisticPotential", "GATv2Potential", "SE3Potential", "MODELS", "build_model", "load_model", "save_model"]
+__all__ = ["A2IPotential", "AtomisticPotential", "CompiledPotential", "ModelInputs", "GATv2Potential", "SE3Potential", "MODELS", "build_model", "load_model", "save_model"]

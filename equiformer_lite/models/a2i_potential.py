@@ -88,6 +88,8 @@ class A2IPotential(AtomisticPotential):
     """
 
     model_type = "a2i"
+    rotation_invariant = False  # raw coordinates, by the paper's design
+    local = False  # every atom attends to every other atom of its structure
 
     def __init__(
         self,
@@ -181,15 +183,19 @@ class A2IPotential(AtomisticPotential):
         (their cell may be zero), so that fractional coordinate times length is the raw coordinate."""
         dims = self.config["spatial_dims"]
         any_periodic = pbc.any(dim=1)  # [B]
-        if dims == 2:
-            out_of_plane = cell[:, :2, 2].detach().abs().amax(dim=1) > 0  # [B]
-            if (out_of_plane & any_periodic).any():
-                raise ValueError(
-                    "spatial_dims=2 needs in-plane lattice vectors a, b (zero z components) in periodic "
-                    f"structures, got cell[:2] = {cell[(out_of_plane & any_periodic)][0, :2].tolist()}"
-                )
         eye = torch.eye(dims, dtype=cell.dtype, device=cell.device).expand(cell.shape[0], dims, dims)
         return torch.where(any_periodic[:, None, None], cell[:, :dims, :dims], eye)
+
+    def check_inputs(self, inputs: ModelInputs) -> None:
+        """A 2D model needs the in-plane lattice vectors a, b of periodic structures to lie in the plane."""
+        if self.config["spatial_dims"] == 2:
+            any_periodic = inputs.pbc[:, :2].any(dim=1)  # [B]
+            out_of_plane = inputs.cell[:, :2, 2].abs().amax(dim=1) > 0  # [B]
+            if bool((out_of_plane & any_periodic).any()):
+                raise ValueError(
+                    "spatial_dims=2 needs in-plane lattice vectors a, b (zero z components) in periodic "
+                    f"structures, got cell[:2] = {inputs.cell[(out_of_plane & any_periodic)][0, :2].tolist()}"
+                )
 
     # --- the model --------------------------------------------------------------------------------
     def _hidden(self, inputs: ModelInputs, positions: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
@@ -201,7 +207,7 @@ class A2IPotential(AtomisticPotential):
     def energies_from_geometry(
         self, inputs: ModelInputs, positions: torch.Tensor, cell: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        h = self.encoder(self._hidden(inputs, positions, cell), inputs.batch, inputs.num_graphs)  # [N, channels]
+        h = self.encoder(self._hidden(inputs, positions, cell), inputs.batch, inputs.num_graphs, inputs.max_atoms)  # [N, channels]
         raw = self.output(h).squeeze(-1)  # [N]
         return self.scale_shift(raw, inputs.species), {}
 
@@ -214,4 +220,4 @@ class A2IPotential(AtomisticPotential):
         """
         inputs = self.prepare_inputs(data)
         h = self._hidden(inputs, inputs.pos, inputs.cell)
-        return self.encoder.attention_weights(h, inputs.batch, inputs.num_graphs)
+        return self.encoder.attention_weights(h, inputs.batch, inputs.num_graphs, inputs.max_atoms)

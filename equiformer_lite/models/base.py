@@ -15,7 +15,7 @@ from torch_geometric.utils import scatter
 from ..data import keys
 from ..utils import default_dtype, parse_dtype
 
-__all__ = ["AtomisticPotential", "ModelInputs", "edge_vectors", "parse_species"]
+__all__ = ["AtomisticPotential", "ModelInputs", "edge_vectors", "parse_species", "species_table", "validate_inputs"]
 
 
 def parse_species(species: Sequence[Union[str, int]]) -> list[str]:
@@ -46,7 +46,13 @@ def _field(data: Any, key: str) -> Optional[torch.Tensor]:
 
 @dataclass
 class ModelInputs:
-    """What a potential reads from a graph or batch, validated and in the model's dtype."""
+    """A validated graph or batch: what a potential's :meth:`~AtomisticPotential.forward` reads.
+
+    Made by :meth:`AtomisticPotential.prepare_inputs`, which checks everything data-dependent
+    once (elements, finiteness, the neighbour list's cutoff, zero-length edges); the tensors are in
+    the model's dtype and the Python fields describe the batch, so the forward that reads them is
+    pure tensor code (no host sync, nothing for ``torch.compile`` to break on).
+    """
 
     pos: torch.Tensor  # [N, 3] Å
     species: torch.Tensor  # [N] species index
@@ -55,7 +61,9 @@ class ModelInputs:
     cell: torch.Tensor  # [B, 3, 3] rows are lattice vectors, Å
     pbc: torch.Tensor  # [B, 3] bool
     batch: torch.Tensor  # [N] structure index
-    num_graphs: int
+    num_graphs: int  # B
+    any_periodic: bool  # some structure has pbc all True (the default for computing stress)
+    max_atoms: int  # atoms of the largest structure (the padded size of dense models)
 
 
 def edge_vectors(
@@ -64,13 +72,76 @@ def edge_vectors(
     r"""``[E, 3]`` vectors :math:`r_j - r_i + S_{ij} \cdot C` from receiver i to sender j (Å).
 
     ``pos [N, 3]``, ``edge_index [2, E]`` (sender, receiver), ``shift [E, 3]`` integer cell shifts,
-    ``cell [B, 3, 3]`` (rows are lattice vectors), ``batch [N]``. Zero-length edges raise.
+    ``cell [B, 3, 3]`` (rows are lattice vectors), ``batch [N]``. Pure tensor code: zero-length
+    edges are rejected where inputs enter (:meth:`AtomisticPotential.prepare_inputs`).
     """
     sender, receiver = edge_index[0], edge_index[1]
-    vectors = pos[sender] - pos[receiver] + torch.einsum("ei,eij->ej", shift, cell[batch[receiver]])  # [E, 3]
-    if vectors.shape[0] and (vectors.detach().abs().amax(dim=1) == 0).any():
-        raise ValueError("coincident atoms: an edge has zero length")
-    return vectors
+    return pos[sender] - pos[receiver] + torch.einsum("ei,eij->ej", shift, cell[batch[receiver]])  # [E, 3]
+
+
+def species_index(atomic_numbers: torch.Tensor, z_to_index: torch.Tensor, species: Sequence[str]) -> torch.Tensor:
+    """``[N]`` atomic numbers -> ``[N]`` index into ``species`` through the table ``z_to_index``
+    (-1 for elements not in it); invalid numbers and unknown elements raise ``ValueError``."""
+    if (atomic_numbers <= 0).any() or (atomic_numbers >= len(chemical_symbols)).any():
+        raise ValueError(f"invalid atomic numbers {atomic_numbers.unique().tolist()}")
+    index = z_to_index.to(atomic_numbers.device)[atomic_numbers]
+    if (index < 0).any():
+        unknown = sorted({chemical_symbols[int(z)] for z in atomic_numbers[index < 0]})
+        raise ValueError(f"element(s) {unknown} not among the model's species {list(species)}")
+    return index
+
+
+def species_table(species: Sequence[str]) -> torch.Tensor:
+    """``[119]`` atomic number -> index into ``species`` (-1 for other elements)."""
+    table = torch.full((len(chemical_symbols),), -1, dtype=torch.long)
+    for i, s in enumerate(species):
+        table[symbol_to_z[s]] = i
+    return table
+
+
+def validate_inputs(
+    data: Any, *, dtype: torch.dtype, cutoff: float, z_to_index: torch.Tensor, species: Sequence[str]
+) -> ModelInputs:
+    """The checks a graph or batch passes before a potential reads it: the door of every model.
+
+    Unknown elements, non-finite positions, a neighbour list built with a smaller cutoff than the
+    model's, an unsorted batch vector and zero-length edges raise ``ValueError`` here, so that a
+    forward on the returned :class:`ModelInputs` (tensors in ``dtype``) is pure tensor code.
+    """
+    pos = _field(data, keys.POSITIONS)
+    if pos is None or pos.shape[0] == 0:
+        raise ValueError("empty structure: no atom positions")
+    missing = [k for k in _GRAPH_FIELDS if _field(data, k) is None]
+    if missing:
+        raise ValueError(f"the input lacks the graph fields {missing}: build it with equiformer_lite.atoms_to_graph")
+    pos = pos.to(dtype)
+    if not torch.isfinite(pos).all():
+        raise ValueError("positions contain NaN or inf")
+    num_nodes = pos.shape[0]
+    index = species_index(_field(data, keys.ATOMIC_NUMBERS), z_to_index, species)
+    edge_index = _field(data, keys.EDGE_INDEX)
+    shift = _field(data, keys.EDGE_CELL_SHIFT).to(dtype)
+    cell = _field(data, keys.CELL).to(dtype).reshape(-1, 3, 3)
+    pbc = _field(data, keys.PBC).reshape(-1, 3)
+    batch = _field(data, keys.BATCH)
+    if batch is None:
+        batch = torch.zeros(num_nodes, dtype=torch.long, device=pos.device)
+    num_graphs = cell.shape[0]
+    if num_nodes > 1 and bool((batch[1:] < batch[:-1]).any()):
+        raise ValueError("the batch vector must be sorted (atoms of each structure contiguous)")
+    graph_cutoff = _field(data, keys.GRAPH_CUTOFF)
+    if graph_cutoff is not None and (graph_cutoff < cutoff - 1e-9).any():
+        raise ValueError(
+            f"the neighbour list was built with cutoff {graph_cutoff.min().item():.4g} Å, "
+            f"smaller than the model's {cutoff} Å"
+        )
+    if edge_index.shape[1]:
+        vectors = edge_vectors(pos, edge_index, shift, cell, batch)  # [E, 3]
+        if bool((vectors.abs().amax(dim=1) == 0).any()):
+            raise ValueError("coincident atoms: an edge has zero length")
+    counts = torch.bincount(batch, minlength=num_graphs)  # [B]
+    return ModelInputs(pos, index, edge_index, shift, cell, pbc, batch, num_graphs,
+                       any_periodic=bool(pbc.all(dim=1).any()), max_atoms=int(counts.max()))
 
 
 class AtomisticPotential(nn.Module):
@@ -84,6 +155,11 @@ class AtomisticPotential(nn.Module):
     """
 
     model_type: str = ""
+    # What the physics audit may demand of the model: invariance of the energy under rotations
+    # (and reflections, with parity), and locality (a sum of terms within the cutoff: smooth at the
+    # cutoff, extensive over supercells, blind to the choice of cell).
+    rotation_invariant: bool = True
+    local: bool = True
 
     def __init__(self, species: Sequence[Union[str, int]], cutoff: float) -> None:
         super().__init__()
@@ -91,10 +167,7 @@ class AtomisticPotential(nn.Module):
             raise ValueError(f"cutoff must be a positive number of Å, got {cutoff!r}")
         self.species = parse_species(species)
         self.cutoff = float(cutoff)
-        z_to_index = torch.full((len(chemical_symbols),), -1, dtype=torch.long)
-        for i, s in enumerate(self.species):
-            z_to_index[symbol_to_z[s]] = i
-        self.register_buffer("z_to_index", z_to_index, persistent=False)
+        self.register_buffer("z_to_index", species_table(self.species), persistent=False)
         self.config: dict[str, Any] = {}
 
     def _build_from_config(self, config: dict[str, Any]) -> None:
@@ -152,13 +225,7 @@ class AtomisticPotential(nn.Module):
 
     def species_index(self, atomic_numbers: torch.Tensor) -> torch.Tensor:
         """``[N]`` atomic numbers -> ``[N]`` species index; unknown elements raise ``ValueError``."""
-        if (atomic_numbers <= 0).any() or (atomic_numbers >= len(chemical_symbols)).any():
-            raise ValueError(f"invalid atomic numbers {atomic_numbers.unique().tolist()}")
-        index = self.z_to_index[atomic_numbers]
-        if (index < 0).any():
-            unknown = sorted({chemical_symbols[int(z)] for z in atomic_numbers[index < 0]})
-            raise ValueError(f"element(s) {unknown} not among the model's species {self.species}")
-        return index
+        return species_index(atomic_numbers, self.z_to_index, self.species)
 
     def set_atomic_energies(self, energies: Union[Mapping[str, float], Sequence[float]]) -> None:
         """Set the per-element reference energies E0 (eV), by symbol or in ``species`` order."""
@@ -215,33 +282,15 @@ class AtomisticPotential(nn.Module):
         return EquiformerCalculator(self, **kwargs)
 
     def prepare_inputs(self, data: Any) -> "ModelInputs":
-        """Validated model inputs of a graph/batch (see :class:`ModelInputs`), in the model's dtype."""
-        pos = _field(data, keys.POSITIONS)
-        if pos is None or pos.shape[0] == 0:
-            raise ValueError("empty structure: no atom positions")
-        missing = [k for k in _GRAPH_FIELDS if _field(data, k) is None]
-        if missing:
-            raise ValueError(f"the input lacks the graph fields {missing}: build it with equiformer_lite.atoms_to_graph")
-        pos = pos.to(self.dtype)
-        if not torch.isfinite(pos).all():
-            raise ValueError("positions contain NaN or inf")
-        num_nodes = pos.shape[0]
-        species = self.species_index(_field(data, keys.ATOMIC_NUMBERS))
-        edge_index = _field(data, keys.EDGE_INDEX)
-        shift = _field(data, keys.EDGE_CELL_SHIFT).to(self.dtype)
-        cell = _field(data, keys.CELL).to(self.dtype).reshape(-1, 3, 3)
-        pbc = _field(data, keys.PBC).reshape(-1, 3)
-        batch = _field(data, keys.BATCH)
-        if batch is None:
-            batch = torch.zeros(num_nodes, dtype=torch.long, device=pos.device)
-        num_graphs = cell.shape[0]
-        graph_cutoff = _field(data, keys.GRAPH_CUTOFF)
-        if graph_cutoff is not None and (graph_cutoff < self.cutoff - 1e-9).any():
-            raise ValueError(
-                f"the neighbour list was built with cutoff {graph_cutoff.min().item():.4g} Å, "
-                f"smaller than the model's {self.cutoff} Å"
-            )
-        return ModelInputs(pos, species, edge_index, shift, cell, pbc, batch, num_graphs)
+        """Validated model inputs of a graph/batch (see :func:`validate_inputs`), in the model's dtype;
+        then the model's own checks (:meth:`check_inputs`)."""
+        inputs = validate_inputs(data, dtype=self.dtype, cutoff=self.cutoff, z_to_index=self.z_to_index, species=self.species)
+        self.check_inputs(inputs)
+        return inputs
+
+    def check_inputs(self, inputs: "ModelInputs") -> None:
+        """Model-specific checks of validated inputs (called by :meth:`prepare_inputs`); the default
+        has none."""
 
     def forward(
         self, data: Any, *, compute_forces: bool = True, compute_stress: Optional[bool] = None
@@ -250,8 +299,10 @@ class AtomisticPotential(nn.Module):
 
         Parameters
         ----------
-        data : a :class:`torch_geometric.data.Data`/``Batch`` from :func:`atoms_to_graph`, or a
-            dict with the same keys.
+        data : :class:`ModelInputs` from :meth:`prepare_inputs` (then this is pure tensor code,
+            which ``torch.compile`` and ``torch.export`` trace whole), or a graph it accepts: a
+            :class:`torch_geometric.data.Data`/``Batch`` from :func:`atoms_to_graph`, or a dict
+            with the same keys (validated first).
         compute_forces : forces by autograd (conservative).
         compute_stress : ``None`` computes the stress when any structure is fully periodic
             (rows of open structures in the batch are zero); ``True`` requires one.
@@ -261,22 +312,34 @@ class AtomisticPotential(nn.Module):
         dict with ``energy [B]``, ``atomic_energies [N]``, ``forces [N, 3]``, ``stress [B, 3, 3]``,
         ``virial [B, 3, 3]`` (as computed), and ``direct_forces [N, 3]`` for a direct force head.
         """
-        inputs = self.prepare_inputs(data)
-        pos, cell, pbc, batch, num_graphs = inputs.pos, inputs.cell, inputs.pbc, inputs.batch, inputs.num_graphs
-
-        periodic = pbc.all(dim=1)  # [B]
+        inputs = data if isinstance(data, ModelInputs) else self.prepare_inputs(data)
         if compute_stress is None:
-            compute_stress = bool(periodic.any())
-        if compute_stress and not periodic.any():
+            compute_stress = inputs.any_periodic
+        elif compute_stress and not inputs.any_periodic:
             raise ValueError("stress needs at least one fully periodic structure (pbc all True)")
+        return self.compute(inputs, compute_forces=compute_forces, compute_stress=compute_stress)
+
+    def compute(
+        self, inputs: ModelInputs, *, compute_forces: bool, compute_stress: bool, strain: Optional[torch.Tensor] = None
+    ) -> dict[str, torch.Tensor]:
+        """The outputs of :meth:`forward` from validated inputs, every choice made: pure tensor code
+        (what ``torch.compile`` and ``torch.export`` trace). With ``compute_stress`` the strain
+        derivative (``virial``) is computed for every structure and ``stress`` is zero for open ones.
+
+        The tensors differentiated for forces and stress are the positions (made to require grad
+        here unless they do) and ``strain`` (``[B, 3, 3]`` zeros that require grad; made here if
+        not given). A compiled caller passes both in, requiring grad, since a compiled graph may
+        not return results that depend on a tensor made to require grad inside it.
+        """
+        pos, cell, pbc, batch, num_graphs = inputs.pos, inputs.cell, inputs.pbc, inputs.batch, inputs.num_graphs
 
         with torch.enable_grad():
             if compute_forces and not pos.requires_grad:
                 pos = pos.detach().requires_grad_(True)
-            strain = None
             strained = pos
             if compute_stress:
-                strain = torch.zeros(num_graphs, 3, 3, dtype=pos.dtype, device=pos.device, requires_grad=True)
+                if strain is None:
+                    strain = pos.new_zeros(num_graphs, 3, 3).requires_grad_(True)
                 sym = 0.5 * (strain + strain.transpose(1, 2))  # [B, 3, 3]
                 strained = pos + torch.einsum("ni,nij->nj", pos, sym[batch])  # [N, 3]
                 cell = cell + torch.bmm(cell, sym)  # [B, 3, 3]
@@ -284,15 +347,20 @@ class AtomisticPotential(nn.Module):
             energy = scatter(atomic, batch, dim=0, dim_size=num_graphs, reduce="sum")  # [B]
             out = {keys.ENERGY: energy, keys.ATOMIC_ENERGIES: atomic, **extras}
 
-            inputs = ([pos] if compute_forces else []) + ([strain] if compute_stress else [])
-            if inputs:
-                grads = torch.autograd.grad(energy.sum(), inputs, create_graph=self.training)
+            wrt = ([pos] if compute_forces else []) + ([strain] if compute_stress else [])
+            if wrt:
+                grads = torch.autograd.grad(energy.sum(), wrt, create_graph=self.training)
                 if compute_forces:
                     out[keys.FORCES] = -grads[0]  # [N, 3]
                 if compute_stress:
                     # Stress is defined for periodic structures only; rows of open ones are zero.
+                    periodic = pbc.all(dim=1)  # [B]
                     volume = torch.linalg.det(cell).abs().clamp_min(torch.finfo(cell.dtype).tiny)  # [B]
                     out[keys.VIRIAL] = -grads[-1]  # [B, 3, 3]
                     stress = grads[-1] / volume[:, None, None]  # [B, 3, 3]
                     out[keys.STRESS] = torch.where(periodic[:, None, None], stress, torch.zeros_like(stress))
+            if wrt and not self.training:
+                # Inference: the gradients above consumed the graph (no create_graph), so the
+                # outputs leave without it (what torch.compile needs); in training they keep it.
+                out = {key: value.detach() for key, value in out.items()}
         return out

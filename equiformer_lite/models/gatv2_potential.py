@@ -137,21 +137,18 @@ class GATv2Potential(AtomisticPotential):
                 attention.append(alpha)
         return h  # [N, channels]
 
-    def _isolated_energies(self) -> torch.Tensor:
-        """``[num_species]`` raw readout of each species with no neighbours."""
-        species = torch.arange(self.num_species, device=self.embedding.weight.device)
-        h = self.embedding(species)
-        no_edges = torch.zeros(2, 0, dtype=torch.long, device=h.device)
-        empty = h.new_zeros(0, self.layers[0].lin_edge.in_features)
-        return self.readout(self._run_layers(h, empty, h.new_zeros(0), no_edges))
-
     def atomic_energies(
         self, species: torch.Tensor, edge_vectors: torch.Tensor, edge_index: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         edge_features, envelope = self._edge_inputs(edge_vectors)
-        h = self._run_layers(self.embedding(species), edge_features, envelope, edge_index)  # [N, channels]
-        coordination = scatter(envelope, edge_index[1], dim=0, dim_size=species.shape[0], reduce="sum")  # [N]
-        energies = self.scale_shift.relative_to_isolated(self.readout(h), self._isolated_energies(), coordination, species)
+        # One pass over the atoms and, appended, one lone atom of every species (no edges reach
+        # those): their readouts are the reference that makes an atom with no neighbour get E0.
+        num_atoms = species.shape[0]
+        lone = torch.arange(self.num_species, device=species.device)  # [S]
+        h = self._run_layers(self.embedding(torch.cat([species, lone])), edge_features, envelope, edge_index)  # [N+S, channels]
+        raw = self.readout(h)  # [N+S]
+        coordination = scatter(envelope, edge_index[1], dim=0, dim_size=num_atoms, reduce="sum")  # [N]
+        energies = self.scale_shift.relative_to_isolated(raw[:num_atoms], raw[num_atoms:], coordination, species)
         return energies, {}
 
     @torch.no_grad()

@@ -48,7 +48,13 @@ def save_model(model: AtomisticPotential, path: Union[str, os.PathLike]) -> None
 
 
 def load_model(path: Union[str, os.PathLike], map_location: Union[str, torch.device] = "cpu") -> AtomisticPotential:
-    """Rebuild a model saved by :func:`save_model`, in eval mode and its saved dtype."""
+    """Rebuild a model saved by :func:`save_model`, in eval mode and its saved dtype; or load an
+    artefact written by ``equiformer-lite export`` (a ``.pt2`` file) as an
+    :class:`~equiformer_lite.export.ExportedPotential`, which takes the same calls."""
+    from ..export.artefact import ExportedPotential, is_exported
+
+    if is_exported(path):
+        return ExportedPotential.load(path).to(map_location)
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:

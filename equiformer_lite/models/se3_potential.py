@@ -19,6 +19,7 @@ from ..nn import (
     SE3AttentionLayer,
     SpeciesEmbedding,
     hidden_irreps,
+    species_one_hot,
 )
 from .base import AtomisticPotential
 
@@ -201,7 +202,7 @@ class SE3Potential(AtomisticPotential):
         """Raw per-atom energies ``[N]`` (the last layer's readout, plus the linear readouts of the
         earlier layers when ``layer_readouts``) and the last layer's features ``[N, irreps_hidden]``."""
         x = self.embedding(species)  # [N, channels x 0e]
-        one_hot = nn.functional.one_hot(species, self.num_species).to(x.dtype)  # [N, num_species]
+        one_hot = species_one_hot(species, self.num_species, x.dtype)  # [N, num_species]
         raw = x.new_zeros(x.shape[0])
         for t, layer in enumerate(self.layers):
             x = layer(x, sh, radial, envelope, edge_index, one_hot)  # [N, irreps_hidden]
@@ -209,24 +210,20 @@ class SE3Potential(AtomisticPotential):
                 raw = raw + self.layer_readouts[t](x).squeeze(-1)
         return raw + self.readout(x), x
 
-    def _isolated_energies(self) -> torch.Tensor:
-        """``[num_species]`` raw readout of each species with no neighbours (all messages zero)."""
-        species = torch.arange(self.num_species, device=self.scale_shift.reference_energies.device)
-        dtype = self.scale_shift.reference_energies.dtype
-        no_edges = torch.zeros(2, 0, dtype=torch.long, device=species.device)
-        sh = torch.zeros(0, self.spherical_harmonics.irreps_out.dim, dtype=dtype, device=species.device)
-        radial = torch.zeros(0, self.radial.irreps_out.dim, dtype=dtype, device=species.device)
-        return self._run_layers(species, sh, radial, radial.new_zeros(0), no_edges)[0]
-
     def atomic_energies(
         self, species: torch.Tensor, edge_vectors: torch.Tensor, edge_index: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         lengths = edge_vectors.norm(dim=-1)  # [E], non-zero (checked by the caller)
         sh = self.spherical_harmonics(edge_vectors)  # [E, (sh_lmax+1)^2]
         radial, envelope = self.radial(lengths)  # [E, num_basis], [E]
-        raw, x = self._run_layers(species, sh, radial, envelope, edge_index)  # [N], [N, irreps_hidden]
-        coordination = scatter(envelope, edge_index[1], dim=0, dim_size=species.shape[0], reduce="sum")  # [N]
-        energies = self.scale_shift.relative_to_isolated(raw, self._isolated_energies(), coordination, species)
+        # One pass over the atoms and, appended, one lone atom of every species (no edges reach
+        # those): their readouts are the reference that makes an atom with no neighbour get E0.
+        num_atoms = species.shape[0]
+        lone = torch.arange(self.num_species, device=species.device)  # [S]
+        raw, x = self._run_layers(torch.cat([species, lone]), sh, radial, envelope, edge_index)  # [N+S], [N+S, irreps]
+        raw, isolated, x = raw[:num_atoms], raw[num_atoms:], x[:num_atoms]  # [N], [S], [N, irreps_hidden]
+        coordination = scatter(envelope, edge_index[1], dim=0, dim_size=num_atoms, reduce="sum")  # [N]
+        energies = self.scale_shift.relative_to_isolated(raw, isolated, coordination, species)
         extras = {}
         if self.direct_force_head is not None:
             extras[keys.DIRECT_FORCES] = self.direct_force_head(x)  # [N, 3], non-conservative

@@ -1,7 +1,7 @@
 """Equivariant building blocks; every module declares ``irreps_in`` and ``irreps_out``."""
 
 from .attention import EdgeTensorProduct, SE3AttentionLayer
-from .embedding import EdgeSphericalHarmonics, SpeciesEmbedding
+from .embedding import EdgeSphericalHarmonics, SpeciesEmbedding, species_one_hot
 from .irreps_tools import hidden_irreps
 from .nonlinearity import NormNonlinearity, build_gate
 from .product import NodeTensorSquare
@@ -13,6 +13,7 @@ from .set_transformer import MultiheadAttentionBlock, SetAttentionBlock, SetTran
 from .softmax import envelope_softmax
 
 __all__ = [
+    "species_one_hot",
     "AtomicEnergyReadout",
     "AttentiveSelfInteraction",
     "BesselBasis",

@@ -11,7 +11,7 @@ from e3nn.nn import FullyConnectedNet
 from torch import nn
 from torch_geometric.utils import scatter
 
-from .irreps_tools import check_divisible, head_dot, product_paths, scale_heads
+from .irreps_tools import check_divisible, head_dot, irreps_layout, product_paths, scale_heads
 from .nonlinearity import NormNonlinearity, build_gate
 from .product import NodeTensorSquare
 from .self_interaction import build_self_interaction
@@ -169,6 +169,8 @@ class SE3AttentionLayer(nn.Module):
             raise ValueError(f"irreps_message {self.irreps_value} has degrees that irreps_out {self.irreps_out} lacks: "
                              "they reach the nodes only through tensor_square=True")
         self.head_dim = self.irreps_qk.dim // num_heads
+        self._qk_layout, self._value_layout = irreps_layout(self.irreps_qk), irreps_layout(self.irreps_value)
+        self._split = (self.irreps_qk.dim, self.irreps_value.dim)
 
         self.edge_tp = EdgeTensorProduct(
             self.irreps_in,
@@ -223,14 +225,14 @@ class SE3AttentionLayer(nn.Module):
             x_edge = x[sender]  # [E, irreps_in]
         m = self.edge_tp(x_edge, sh, radial)  # [E, irreps_mid]
         q = self.query(x)  # [N, irreps_qk]
-        k, v = torch.split(self.key_value(m), [self.irreps_qk.dim, self.irreps_value.dim], dim=-1)  # [E, qk], [E, value]
-        logits = head_dot(q[receiver], k, self.irreps_qk, self.num_heads) / math.sqrt(self.head_dim)  # [E, H]
+        k, v = torch.split(self.key_value(m), self._split, dim=-1)  # [E, qk], [E, value]
+        logits = head_dot(q[receiver], k, self._qk_layout, self.num_heads) / math.sqrt(self.head_dim)  # [E, H]
         if self.attention == "softmax":
             alpha = envelope_softmax(logits, envelope, receiver, num_nodes)  # [E, H]
         else:
             alpha = nn.functional.silu(logits) / self.avg_num_neighbors  # [E, H]
         # The envelope also multiplies the message: a lone neighbour has alpha = 1 whatever u is.
-        messages = scale_heads(v, alpha * envelope.unsqueeze(-1), self.irreps_value, self.num_heads)  # [E, dim]
+        messages = scale_heads(v, alpha * envelope.unsqueeze(-1), self._value_layout, self.num_heads)  # [E, dim]
         aggregated = scatter(messages, receiver, dim=0, dim_size=num_nodes, reduce="sum")  # [N, irreps_value]
         pre = self.output(aggregated)  # [N, irreps_pre]
         if self.tensor_square is not None:
@@ -241,4 +243,4 @@ class SE3AttentionLayer(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"irreps_in={self.irreps_in}, irreps_out={self.irreps_out}, num_heads={self.num_heads}, "
-                f"attention={self.attention}")
+                f"attention={self.attention}, pair_messages={self.pair_messages}")

@@ -6,7 +6,17 @@ import torch
 from e3nn import o3
 from torch import nn
 
-__all__ = ["SpeciesEmbedding", "EdgeSphericalHarmonics"]
+__all__ = ["SpeciesEmbedding", "EdgeSphericalHarmonics", "species_one_hot"]
+
+
+def species_one_hot(species: torch.Tensor, num_species: int, dtype: torch.dtype) -> torch.Tensor:
+    """``[N]`` species index -> ``[N, num_species]`` one-hot rows in ``dtype``.
+
+    A comparison with ``arange`` rather than ``torch.nn.functional.one_hot``, which reads the
+    largest index back to the host to check it (a sync in every forward; the index is checked
+    where inputs enter instead)."""
+    classes = torch.arange(num_species, device=species.device)  # [S]
+    return (species[:, None] == classes).to(dtype)
 
 
 class SpeciesEmbedding(nn.Module):
@@ -26,7 +36,7 @@ class SpeciesEmbedding(nn.Module):
 
     def forward(self, species: torch.Tensor) -> torch.Tensor:
         dtype = self.linear.weight.dtype
-        one_hot = nn.functional.one_hot(species, self.num_species).to(dtype)  # [N, num_species]
+        one_hot = species_one_hot(species, self.num_species, dtype)  # [N, num_species]
         return self.linear(one_hot)  # [N, channels]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from e3nn import o3
 
-__all__ = ["hidden_irreps", "split_irreps", "head_dot", "scale_heads", "check_divisible", "product_paths"]
+__all__ = ["hidden_irreps", "irreps_layout", "split_irreps", "head_dot", "scale_heads", "check_divisible", "product_paths"]
 
 
 def hidden_irreps(channels: int, lmax: int, parity: bool = True) -> o3.Irreps:
@@ -26,17 +26,30 @@ def check_divisible(irreps: o3.Irreps, num_heads: int, what: str) -> None:
             )
 
 
-def split_irreps(x: torch.Tensor, irreps: o3.Irreps) -> tuple[torch.Tensor, ...]:
-    """The blocks ``[.., mul * (2l+1)]`` of ``x [.., irreps.dim]``, one per entry of ``irreps``.
+Layout = tuple[tuple[int, int], ...]
+
+
+def irreps_layout(irreps: o3.Irreps) -> Layout:
+    """``((mul, 2l+1), ...)`` of every entry of ``irreps``, as plain integers.
+
+    Modules keep this instead of iterating over an :class:`e3nn.o3.Irreps` in ``forward``: a
+    forward made of tensor operations on constants traces and compiles (``torch.compile`` guards
+    on every Python object a forward reads, and e3nn's irreps cannot be guarded)."""
+    return tuple((int(mul), int(ir.dim)) for mul, ir in o3.Irreps(irreps))
+
+
+def split_irreps(x: torch.Tensor, layout: Layout) -> tuple[torch.Tensor, ...]:
+    """The blocks ``[.., mul * (2l+1)]`` of ``x [.., dim]``, one per entry of ``layout``
+    (:func:`irreps_layout`).
 
     One :func:`torch.split` rather than a slice per block: the backward of a slice allocates a
     zero tensor as large as ``x`` for every block (and again in the second derivative that
     forces need), the backward of a split one tensor in all.
     """
-    return torch.split(x, [mul * ir.dim for mul, ir in irreps], dim=-1)
+    return torch.split(x, [mul * dim for mul, dim in layout], dim=-1)
 
 
-def head_dot(q: torch.Tensor, k: torch.Tensor, irreps: o3.Irreps, num_heads: int) -> torch.Tensor:
+def head_dot(q: torch.Tensor, k: torch.Tensor, layout: Layout, num_heads: int) -> torch.Tensor:
     r"""Invariant per-head dot product :math:`\sum_{l,c \in h,m} q^{l}_{cm} k^{l}_{cm}`.
 
     Each irrep block ``[.., mul * (2l+1)]`` is viewed as ``[.., H, mul/H, 2l+1]``; head ``h`` owns
@@ -46,22 +59,22 @@ def head_dot(q: torch.Tensor, k: torch.Tensor, irreps: o3.Irreps, num_heads: int
     Shapes: ``[E, dim]``, ``[E, dim]`` -> ``[E, H]``.
     """
     out = q.new_zeros(q.shape[0], num_heads)
-    for qs, ks, (mul, ir) in zip(split_irreps(q, irreps), split_irreps(k, irreps), irreps):
-        qs = qs.reshape(-1, num_heads, mul // num_heads, ir.dim)
-        ks = ks.reshape(-1, num_heads, mul // num_heads, ir.dim)
+    for qs, ks, (mul, dim) in zip(split_irreps(q, layout), split_irreps(k, layout), layout):
+        qs = qs.reshape(-1, num_heads, mul // num_heads, dim)
+        ks = ks.reshape(-1, num_heads, mul // num_heads, dim)
         out = out + (qs * ks).sum(dim=(-1, -2))
     return out
 
 
-def scale_heads(v: torch.Tensor, weights: torch.Tensor, irreps: o3.Irreps, num_heads: int) -> torch.Tensor:
+def scale_heads(v: torch.Tensor, weights: torch.Tensor, layout: Layout, num_heads: int) -> torch.Tensor:
     """Multiply the channels of each head by that head's per-edge weight.
 
     Shapes: ``[E, dim]``, ``[E, H]`` -> ``[E, dim]``.
     """
     blocks = []
-    for vs, (mul, ir) in zip(split_irreps(v, irreps), irreps):
-        vs = vs.reshape(-1, num_heads, mul // num_heads, ir.dim)
-        blocks.append((vs * weights[:, :, None, None]).reshape(-1, mul * ir.dim))
+    for vs, (mul, dim) in zip(split_irreps(v, layout), layout):
+        vs = vs.reshape(-1, num_heads, mul // num_heads, dim)
+        blocks.append((vs * weights[:, :, None, None]).reshape(-1, mul * dim))
     return torch.cat(blocks, dim=-1)
 
 

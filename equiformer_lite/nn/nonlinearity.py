@@ -9,6 +9,8 @@ from e3nn import o3
 from e3nn.nn import Gate
 from torch import nn
 
+from .irreps_tools import irreps_layout, split_irreps
+
 __all__ = ["ACTIVATIONS", "NormNonlinearity", "build_gate", "gate_irreps_in"]
 
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
@@ -95,14 +97,15 @@ class NormNonlinearity(nn.Module):
         else:
             self.scalar_fn = _BiasAct(self.irreps_in.num_irreps, activation)
         self.squared_norm = o3.Norm(self.irreps_in, squared=True)
+        self._layout = irreps_layout(self.irreps_in)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         norms = torch.sqrt(self.squared_norm(x) + self.epsilon**2)  # [N, num_irreps], smooth
         scales = self.scalar_fn(norms)  # [N, num_irreps]
         blocks, start = [], 0
-        for sl, (mul, ir) in zip(self.irreps_in.slices(), self.irreps_in):
-            block = x[:, sl].reshape(-1, mul, ir.dim) * scales[:, start : start + mul, None]
-            blocks.append(block.reshape(-1, mul * ir.dim))
+        for xs, (mul, dim) in zip(split_irreps(x, self._layout), self._layout):
+            block = xs.reshape(-1, mul, dim) * scales[:, start : start + mul, None]
+            blocks.append(block.reshape(-1, mul * dim))
             start += mul
         return torch.cat(blocks, dim=-1)  # [N, irreps.dim]
 

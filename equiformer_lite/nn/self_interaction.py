@@ -7,6 +7,8 @@ from e3nn import o3
 from e3nn.nn import FullyConnectedNet
 from torch import nn
 
+from .irreps_tools import irreps_layout
+
 __all__ = ["AttentiveSelfInteraction", "build_self_interaction", "species_linear"]
 
 
@@ -50,12 +52,13 @@ class AttentiveSelfInteraction(nn.Module):
             self.out_blocks.append(len(self.paths))
             self.paths.append((sl, mul_in, mul_out, ir.dim))
         self.mlps = nn.ModuleList(mlps)
+        self._out_layout = irreps_layout(self.irreps_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         blocks = []
-        for (mul_out, ir), path in zip(self.irreps_out, self.out_blocks):
+        for (mul_out, dim_out), path in zip(self._out_layout, self.out_blocks):
             if path is None:  # a degree the input lacks contributes zeros
-                blocks.append(x.new_zeros(x.shape[0], mul_out * ir.dim))
+                blocks.append(x.new_zeros(x.shape[0], mul_out * dim_out))
                 continue
             sl, mul_in, _, dim = self.paths[path]
             mlp = self.mlps[path]

@@ -206,22 +206,39 @@ class SetTransformerEncoder(nn.Module):
         self.blocks = nn.ModuleList(SetAttentionBlock(channels, num_heads, **block_kwargs) for _ in range(num_blocks))
 
     @staticmethod
-    def to_dense(x: torch.Tensor, batch: torch.Tensor, num_graphs: Optional[int] = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """``[B, N_max, channels]`` zero-padded sets and their ``[B, N_max]`` mask."""
-        if batch.numel() > 1 and (batch[1:] < batch[:-1]).any():
-            raise ValueError("the batch vector must be sorted (atoms of each structure contiguous)")
-        return to_dense_batch(x, batch, fill_value=0.0, batch_size=num_graphs)
+    def to_dense(
+        x: torch.Tensor, batch: torch.Tensor, num_graphs: Optional[int] = None, max_atoms: Optional[int] = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``[B, N_max, channels]`` zero-padded sets and their ``[B, N_max]`` mask. ``batch`` must be
+        sorted; with ``num_graphs`` and ``max_atoms`` (N_max) given this is pure tensor code.
 
-    def forward(self, x: torch.Tensor, batch: torch.Tensor, num_graphs: Optional[int] = None) -> torch.Tensor:
-        dense, node_mask = self.to_dense(x, batch, num_graphs)  # [B, N_max, channels], [B, N_max]
+        Without them, ``torch_geometric.utils.to_dense_batch`` (which reads both sizes from the
+        data). With them, the same layout by index arithmetic: PyG's version fills its padding
+        with a repeated constant that AOTInductor cannot lower with symbolic sizes.
+        """
+        if num_graphs is None or max_atoms is None:
+            return to_dense_batch(x, batch, fill_value=0.0, batch_size=num_graphs, max_num_nodes=max_atoms)
+        counts = torch.zeros(num_graphs, dtype=torch.long, device=x.device).scatter_add_(0, batch, torch.ones_like(batch))
+        first = torch.cumsum(counts, 0) - counts  # [B] index of each structure's first atom
+        slot = batch * max_atoms + torch.arange(x.shape[0], device=x.device) - first[batch]  # [N]
+        dense = x.new_zeros(num_graphs * max_atoms, x.shape[1]).index_copy(0, slot, x)
+        mask = torch.zeros(num_graphs * max_atoms, dtype=torch.bool, device=x.device).index_fill(0, slot, True)
+        return dense.view(num_graphs, max_atoms, x.shape[1]), mask.view(num_graphs, max_atoms)
+
+    def forward(
+        self, x: torch.Tensor, batch: torch.Tensor, num_graphs: Optional[int] = None, max_atoms: Optional[int] = None
+    ) -> torch.Tensor:
+        dense, node_mask = self.to_dense(x, batch, num_graphs, max_atoms)  # [B, N_max, channels], [B, N_max]
         for block in self.blocks:
             dense = block(dense, node_mask)
         return dense[node_mask]  # [N, channels]
 
     @torch.no_grad()
-    def attention_weights(self, x: torch.Tensor, batch: torch.Tensor, num_graphs: Optional[int] = None) -> list[list[torch.Tensor]]:
+    def attention_weights(
+        self, x: torch.Tensor, batch: torch.Tensor, num_graphs: Optional[int] = None, max_atoms: Optional[int] = None
+    ) -> list[list[torch.Tensor]]:
         """Per block, per structure: the ``[num_heads, n, n]`` attention matrix of its ``n`` atoms."""
-        dense, node_mask = self.to_dense(x, batch, num_graphs)
+        dense, node_mask = self.to_dense(x, batch, num_graphs, max_atoms)
         counts = node_mask.sum(dim=1).tolist()
         weights = []
         for block in self.blocks:

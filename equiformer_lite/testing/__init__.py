@@ -13,6 +13,7 @@ from .equivariance import (
     transform_outputs,
     wigner_matrix,
 )
+from .host_sync import HostSyncError, no_host_sync
 from .layerwise import se3_layerwise_errors
 from .physics import (
     cutoff_crossing,
@@ -28,6 +29,7 @@ from .physics import (
 
 __all__ = [
     "AuditRow",
+    "HostSyncError",
     "audit",
     "format_audit",
     "cutoff_crossing",
@@ -38,6 +40,7 @@ __all__ = [
     "float64_default_dtype",
     "layer_equivariance_errors",
     "model_equivariance_errors",
+    "no_host_sync",
     "nve_energy_spread",
     "nve_step_scaling",
     "permutation_errors",

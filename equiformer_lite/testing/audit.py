@@ -51,34 +51,41 @@ def audit(
     seed: int = 0,
     finite_differences: bool = True,
     molecular_dynamics: bool = True,
+    float64_model=None,
 ) -> list[AuditRow]:
     """Run every physics check of :mod:`equiformer_lite.testing` on ``model`` and ``structures``.
 
     Symmetry checks run in the model's dtype; finite-difference, cutoff and molecular-dynamics
     checks on a float64 copy (in float32 they measure rounding, not the model). The NVE check runs
     on the first open structure: 20 fs at 0.2 and 0.1 fs, whose energy spreads must differ by
-    Verlet's factor 4 (error ``|ratio / 4 - 1|``, bound 0.25).
+    Verlet's factor 4 (error ``|ratio / 4 - 1|``, bound 0.25). A model that declares itself not
+    ``rotation_invariant`` skips the rotation checks; one not ``local`` (attention over the whole
+    structure) skips the cutoff, supercell and equivalent-cell checks. ``float64_model`` replaces that
+    copy for a model that cannot rebuild itself in float64 (an exported float32 artefact).
     """
     model = model.eval()
     tol = TOLERANCES[model.dtype]
-    model64 = model.with_dtype(torch.float64).eval()
+    model64 = (float64_model if float64_model is not None else model.with_dtype(torch.float64)).eval()
     tol64 = TOLERANCES[torch.float64]
     parity = bool(getattr(model, "config", {}).get("parity", True))
+    rotations = bool(getattr(model, "rotation_invariant", True))
+    local = bool(getattr(model, "local", True))
     rows: list[AuditRow] = []
     structures = list(structures)
     for index, atoms in enumerate(structures):
         name = f"{index}:{atoms.get_chemical_formula()}{' (periodic)' if atoms.pbc.all() else ''}"
         graph = atoms_to_graph(atoms, model.cutoff, dtype=model.dtype, with_labels=False)
-        eq = model_equivariance_errors(model, graph, n_trials=n_trials, reflections=parity, seed=seed)
-        rows += [AuditRow(name, f"rotation{'+reflection' if parity else ''} {k}", v, tol["symmetry"]) for k, v in eq.items()]
+        if rotations:
+            eq = model_equivariance_errors(model, graph, n_trials=n_trials, reflections=parity, seed=seed)
+            rows += [AuditRow(name, f"rotation{'+reflection' if parity else ''} {k}", v, tol["symmetry"]) for k, v in eq.items()]
         perm = permutation_errors(model, graph, seed=seed)
         rows += [AuditRow(name, f"permutation {k}", v, tol["symmetry"]) for k, v in perm.items()]
         if atoms.pbc.all():
-            for check, errors in (
-                ("wrap atoms", wrap_invariance(model, atoms, seed=seed)),
-                ("equivalent cell", equivalent_cell_invariance(model, atoms)),
-                ("2x2x2 supercell", supercell_extensivity(model, atoms)),
-            ):
+            checks = [("wrap atoms", wrap_invariance(model, atoms, seed=seed))]
+            if local:
+                checks += [("equivalent cell", equivalent_cell_invariance(model, atoms)),
+                           ("2x2x2 supercell", supercell_extensivity(model, atoms))]
+            for check, errors in checks:
                 rows += [AuditRow(name, f"{check} {k}", v, tol["symmetry"]) for k, v in errors.items()]
         if finite_differences:
             analytic, numeric = finite_difference_forces(model64, atoms)
@@ -92,10 +99,11 @@ def audit(
             nve = nve_step_scaling(model64, molecule)
             name = f"NVE {molecule.get_chemical_formula()}"
             rows.append(AuditRow(name, f"Verlet dt^2 scaling |ratio/4-1| (ratio {nve['ratio']:.2f})", abs(nve["ratio"] / 4 - 1), 0.25))
-    species = list(model.species)
-    jumps = cutoff_crossing(model64, [species[0]] * 3)
-    rows.append(AuditRow("cutoff", "energy jump at r_c (eV)", jumps["energy_jump"], tol64["cutoff_energy"]))
-    rows.append(AuditRow("cutoff", "force jump at r_c (eV/Å)", jumps["force_jump"], tol64["cutoff_force"]))
+    if local:
+        species = list(model.species)
+        jumps = cutoff_crossing(model64, [species[0]] * 3)
+        rows.append(AuditRow("cutoff", "energy jump at r_c (eV)", jumps["energy_jump"], tol64["cutoff_energy"]))
+        rows.append(AuditRow("cutoff", "force jump at r_c (eV/Å)", jumps["force_jump"], tol64["cutoff_force"]))
     return rows
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 
 from ..data import keys
+from ..nn import species_one_hot
 from .equivariance import layer_equivariance_errors
 
 __all__ = ["se3_layerwise_errors"]
@@ -30,7 +31,7 @@ def se3_layerwise_errors(model, graph: Any, *, n_trials: int = 4, reflections: b
         sh = model.spherical_harmonics(vectors)
         radial, envelope = model.radial(vectors.norm(dim=-1))
         x = model.embedding(species)
-        one_hot = torch.nn.functional.one_hot(species, model.num_species).to(x.dtype)  # invariant
+        one_hot = species_one_hot(species, model.num_species, x.dtype)  # invariant
         outputs = [sh, radial, x]
         for layer in model.layers:
             x = layer(x, sh, radial, envelope, edge_index, one_hot)

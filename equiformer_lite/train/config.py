@@ -125,6 +125,9 @@ class TrainingConfig:
     seed: int = 0
     dtype: str = "float32"
     num_threads: Optional[int] = None  # torch intra-op threads; None keeps torch's default
+    # torch.compile the training step's forward (energies, forces and stress in one graph, double
+    # backward through it): the first steps compile, for minutes on a CPU (see benchmarks/README.md).
+    compile: bool = False
     progress: bool = True
 
     def __post_init__(self) -> None:

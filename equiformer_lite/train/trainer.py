@@ -101,6 +101,12 @@ class Trainer:
         self.steps_per_epoch = max(len(self.train_loader), 1)
         self.scheduler = self._build_scheduler()
         self.trained = torch.nn.parallel.DistributedDataParallel(model) if self.distributed else model
+        if config.compile:
+            if self.distributed:
+                raise ValueError("training.compile is not supported with distributed training yet; set it to false")
+            from ..models.compiled import CompiledPotential
+
+            self.trained = CompiledPotential(model)
         self.ema = (
             AveragedModel(model, multi_avg_fn=ema_with_warmup(config.ema_decay), use_buffers=True)
             if config.ema_decay

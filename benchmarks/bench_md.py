@@ -1,0 +1,173 @@
+"""Molecular-dynamics speed against MACE: velocity Verlet on aspirin through each ASE calculator.
+
+    python benchmarks/bench_md.py [--threads 2] [--steps 100] [--runs se3 se3:export mace ...]
+
+Aspirin (21 atoms, frame 0 of the bundled GFN2-xTB set), 0.5 fs steps, ``--warmup`` steps first,
+then steps/s over ``--steps`` steps; float64 and float32. Every (model, dtype) runs alone in a
+fresh process, one after another, on ``--threads`` threads (time nothing else on the machine).
+
+* ``mace``: MACE 0.3.16 with the peer benchmark's settings, in MACE's own virtual environment
+  (``benchmarks/peers/mace_md.py``), through ``MACECalculator``;
+* ``se3``: ``SE3Potential`` at its defaults (16 channels, lmax 2, 3 layers); ``se3_recipe``: the
+  model of ``configs/se3_molecule.yaml`` (64 channels); ``gatv2``: ``configs/gatv2_molecule.yaml``;
+  through ``EquiformerCalculator``;
+* ``NAME:compile``: the same model through ``EquiformerCalculator(model, compile=True)``
+  (``torch.compile``, one graph with forces; the compilation is in the first step, reported apart);
+* ``NAME:export``: the same model exported (``equiformer_lite.export``: torch.export +
+  AOTInductor, a ``.pt2`` file) and run by ``EquiformerCalculator`` from that file. Exports are
+  cached under ``--work`` by model, dtype and package hash (compiling takes minutes).
+
+Weights are untrained (seeded): the cost of a step does not depend on them. Results: a JSON and
+a Markdown table in ``--out`` with the ratio of every run to MACE's steps/s of the same dtype.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT)]
+
+from peers import mace_peer, ours  # noqa: E402
+from peers.data import ASPIRIN  # noqa: E402
+
+MODELS = {
+    "se3": {"type": "se3"},
+    "se3_recipe": "configs/se3_molecule.yaml",
+    "gatv2": "configs/gatv2_molecule.yaml",
+}
+DEFAULT_RUNS = ["mace", "se3", "se3:compile", "se3:export", "se3_recipe", "se3_recipe:export",
+                "gatv2", "gatv2:compile", "gatv2:export"]
+
+
+def model_section(name: str) -> dict:
+    spec = MODELS[name]
+    if isinstance(spec, dict):
+        return dict(spec)
+    return dict(yaml.safe_load((ROOT / spec).read_text())["model"])
+
+
+def build(name: str, dtype: str):
+    import torch
+
+    from equiformer_lite import build_model
+
+    section = model_section(name)
+    torch.manual_seed(0)
+    return build_model(section.pop("type"), species=["C", "H", "O"], dtype=dtype, **section).eval()
+
+
+def exported_path(name: str, dtype: str, work: Path) -> Path:
+    """The cached export of a model (key: its config, dtype and the package's source hash)."""
+    key = hashlib.sha256(json.dumps([model_section(name), dtype, ours.package_sha256()], sort_keys=True).encode()).hexdigest()[:16]
+    return work / f"{name}_{dtype}_{key}.pt2"
+
+
+def child(name: str, dtype: str, threads: int, steps: int, warmup: int, work: Path) -> dict:
+    """One measurement in this (fresh) process."""
+    import torch
+    from ase import units
+    from ase.io import read
+    from ase.md.verlet import VelocityVerlet
+
+    from equiformer_lite import EquiformerCalculator
+    from equiformer_lite.export import export_model
+
+    torch.set_num_threads(threads)
+    base, _, mode = name.partition(":")
+    model = build(base, dtype)
+    info = {"parameters": sum(p.numel() for p in model.parameters())}
+    if mode == "export":
+        path = exported_path(base, dtype, work)
+        if not path.exists():
+            start = time.perf_counter()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # The artefact is the same with or without its checks; the tests and `equiformer-lite
+            # export` run them, the benchmark only times the result.
+            export_model(model, path, [read(ASPIRIN, index=0)], check=False)
+            info["export_s"] = time.perf_counter() - start
+        calculator = EquiformerCalculator(str(path))
+    else:
+        calculator = EquiformerCalculator(model, compile=mode == "compile")
+    atoms = read(ASPIRIN, index=0)
+    atoms.calc = calculator
+    dyn = VelocityVerlet(atoms, timestep=0.5 * units.fs)
+    start = time.perf_counter()
+    dyn.run(1)  # with :compile, the compilation
+    info["first_step_s"] = time.perf_counter() - start
+    dyn.run(warmup)
+    start = time.perf_counter()
+    dyn.run(steps)
+    wall = time.perf_counter() - start
+    return {"steps_per_s": steps / wall, "steps": steps, "wall_s": wall, **info}
+
+
+def run_one(name: str, dtype: str, args) -> dict:
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
+    if name == "mace":
+        python = mace_peer.ensure_venv()
+        command = [str(python), str(ROOT / "benchmarks" / "peers" / "mace_md.py"), "--dtype", dtype,
+                   "--threads", str(args.threads), "--steps", str(args.steps), "--warmup", str(args.warmup),
+                   "--frame", str(ASPIRIN)]
+    else:
+        env = ours.checkout_env(args.threads)
+        command = [sys.executable, __file__, "--child", name, dtype, "--threads", str(args.threads),
+                   "--steps", str(args.steps), "--warmup", str(args.warmup), "--work", str(args.work)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"{name} {dtype} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def table(results: list[dict]) -> str:
+    mace = {r["dtype"]: r["steps_per_s"] for r in results if r["run"] == "mace"}
+    lines = ["| run | dtype | parameters | steps/s | × MACE |", "|---|---|---|---|---|"]
+    for r in results:
+        ratio = r["steps_per_s"] / mace[r["dtype"]] if r["dtype"] in mace else float("nan")
+        lines.append(f"| {r['run']} | {r['dtype']} | {r['parameters']:,} | {r['steps_per_s']:.1f} | {ratio:.2f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--runs", nargs="+", default=DEFAULT_RUNS)
+    parser.add_argument("--dtypes", nargs="+", default=["float64", "float32"])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--work", type=Path, default=Path.home() / ".cache" / "equiformer_lite" / "bench_md")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "md")
+    parser.add_argument("--child", nargs=2, metavar=("RUN", "DTYPE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(*args.child, args.threads, args.steps, args.warmup, args.work)))
+        return
+    results = []
+    for dtype in args.dtypes:
+        for name in args.runs:
+            result = {"run": name, "dtype": dtype, **run_one(name, dtype, args)}
+            print(f"{name:>20} {dtype}: {result['steps_per_s']:.1f} steps/s", flush=True)
+            results.append(result)
+    args.out.mkdir(parents=True, exist_ok=True)
+    command = "python benchmarks/bench_md.py " + " ".join(sys.argv[1:])
+    payload = {"command": command.strip(), "date": time.strftime("%Y-%m-%d"), "threads": args.threads,
+               "steps": args.steps, "machine": platform.processor() or platform.machine(),
+               "cpus": os.cpu_count(), "results": results}
+    (args.out / "md_speed.json").write_text(json.dumps(payload, indent=2))
+    text = f"# MD speed, aspirin, velocity Verlet through ASE, {args.threads} threads\n\n{table(results)}\n\n`{command.strip()}`\n"
+    (args.out / "md_speed.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
