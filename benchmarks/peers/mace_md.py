@@ -41,6 +41,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--frame", required=True)
+    parser.add_argument("--timestep-fs", type=float, default=0.05)
     args = parser.parse_args()
 
     import torch
@@ -53,7 +54,7 @@ def main() -> None:
     model = build_mace(args.dtype)
     atoms = read(args.frame, index=0)
     atoms.calc = MACECalculator(models=model, device="cpu", default_dtype=args.dtype)
-    dyn = VelocityVerlet(atoms, timestep=0.5 * units.fs)
+    dyn = VelocityVerlet(atoms, timestep=args.timestep_fs * units.fs)
     dyn.run(args.warmup)
     start = time.perf_counter()
     dyn.run(args.steps)
