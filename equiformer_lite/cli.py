@@ -22,12 +22,17 @@ def default_structures_path() -> Path:
     return Path(str(resources.files("equiformer_lite") / "resources" / DEFAULT_STRUCTURES))
 
 
-def _audit(args: argparse.Namespace) -> int:
-    path = Path(args.structures) if args.structures else default_structures_path()
+def _read_structures(option: Optional[str]) -> tuple[Path, list]:
+    """The structures of ``--structures`` (default: the bundled audit set) and their path."""
+    path = Path(option) if option else default_structures_path()
     try:
-        structures = read(path, index=":")
+        return path, read(path, index=":")
     except Exception as err:
         raise SystemExit(f"error: cannot read structures from {path}: {err}") from err
+
+
+def _audit(args: argparse.Namespace) -> int:
+    path, structures = _read_structures(args.structures)
     dtype = {"float32": torch.float32, "float64": torch.float64}[args.dtype]
     if args.model:
         model = load_model(args.model).with_dtype(dtype)
@@ -76,11 +81,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from .export import ExportRefused, export_model, format_report
 
-    path = Path(args.structures) if args.structures else default_structures_path()
-    try:
-        structures = read(path, index=":")
-    except Exception as err:
-        raise SystemExit(f"error: cannot read structures from {path}: {err}") from err
+    _, structures = _read_structures(args.structures)
     model = load_model(args.model)
     if args.dtype:
         model = model.with_dtype(args.dtype)

@@ -10,7 +10,7 @@ from typing import Any, Callable, Optional, Union
 import torch
 
 from ..data import keys
-from ..models.base import ModelInputs, species_table, validate_inputs
+from ..models.base import ModelInputs, species_table, stress_requested, validate_inputs
 
 __all__ = ["ExportedPotential", "is_exported", "METADATA_KEY"]
 
@@ -114,10 +114,7 @@ class ExportedPotential:
 
     def __call__(self, data: Any, *, compute_forces: bool = True, compute_stress: Optional[bool] = None) -> dict[str, torch.Tensor]:
         inputs = data if isinstance(data, ModelInputs) else self.prepare_inputs(data)
-        if compute_stress is None:
-            compute_stress = inputs.any_periodic
-        elif compute_stress and not inputs.any_periodic:
-            raise ValueError("stress needs at least one fully periodic structure (pbc all True)")
+        compute_stress = stress_requested(inputs, compute_stress)
         energies, atomic, forces, virials = [], [], [], []
         counts = torch.bincount(inputs.batch, minlength=inputs.num_graphs).tolist()
         edge_graph = inputs.batch[inputs.edge_index[1]]  # [E] structure of each edge

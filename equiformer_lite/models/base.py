@@ -144,6 +144,16 @@ def validate_inputs(
                        any_periodic=bool(pbc.all(dim=1).any()), max_atoms=int(counts.max()))
 
 
+def stress_requested(inputs: ModelInputs, compute_stress: Optional[bool]) -> bool:
+    """Whether to compute the stress: by default when some structure is fully periodic;
+    ``True`` needs one (``ValueError`` otherwise)."""
+    if compute_stress is None:
+        return inputs.any_periodic
+    if compute_stress and not inputs.any_periodic:
+        raise ValueError("stress needs at least one fully periodic structure (pbc all True)")
+    return bool(compute_stress)
+
+
 class AtomisticPotential(nn.Module):
     r"""Base class of the package's potentials.
 
@@ -313,10 +323,7 @@ class AtomisticPotential(nn.Module):
         ``virial [B, 3, 3]`` (as computed), and ``direct_forces [N, 3]`` for a direct force head.
         """
         inputs = data if isinstance(data, ModelInputs) else self.prepare_inputs(data)
-        if compute_stress is None:
-            compute_stress = inputs.any_periodic
-        elif compute_stress and not inputs.any_periodic:
-            raise ValueError("stress needs at least one fully periodic structure (pbc all True)")
+        compute_stress = stress_requested(inputs, compute_stress)
         return self.compute(inputs, compute_forces=compute_forces, compute_stress=compute_stress)
 
     def compute(

@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 import torch
 
-from .base import AtomisticPotential, ModelInputs
+from .base import AtomisticPotential, ModelInputs, stress_requested
 
 __all__ = ["CompiledPotential"]
 
@@ -52,10 +52,7 @@ class CompiledPotential:
 
     def __call__(self, data: Any, *, compute_forces: bool = True, compute_stress: Optional[bool] = None) -> dict[str, torch.Tensor]:
         inputs = data if isinstance(data, ModelInputs) else self.model.prepare_inputs(data)
-        if compute_stress is None:
-            compute_stress = inputs.any_periodic
-        elif compute_stress and not inputs.any_periodic:
-            raise ValueError("stress needs at least one fully periodic structure (pbc all True)")
+        compute_stress = stress_requested(inputs, compute_stress)
         # The tensors to differentiate enter the graph requiring grad (see AtomisticPotential.compute).
         strain = None
         if compute_forces and not inputs.pos.requires_grad:
