@@ -14,6 +14,7 @@ from ase.io import read
 
 from .models import MODELS, build_model, load_model
 from .testing.audit import audit, format_audit, rows_as_dicts
+from .utils import parse_dtype
 
 DEFAULT_STRUCTURES = "audit_structures.extxyz"
 
@@ -33,7 +34,7 @@ def _read_structures(option: Optional[str]) -> tuple[Path, list]:
 
 def _audit(args: argparse.Namespace) -> int:
     path, structures = _read_structures(args.structures)
-    dtype = {"float32": torch.float32, "float64": torch.float64}[args.dtype]
+    dtype = parse_dtype(args.dtype)
     if args.model:
         model = load_model(args.model).with_dtype(dtype)
         source = args.model

@@ -47,14 +47,17 @@ def default_dtype(dtype: Union[str, torch.dtype]) -> Iterator[None]:
 
 
 def atomic_save(obj: Any, path: Union[str, os.PathLike]) -> None:
-    """``torch.save`` to a temporary file in the same directory, then rename: a crash mid-write
-    never leaves a truncated file behind."""
+    """``torch.save`` to a temporary file in the same directory, flushed to disk, then renamed:
+    a crash mid-write never leaves a truncated file behind (the one atomic write of the package:
+    models, checkpoints, data caches)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}", suffix=".tmp")
-    os.close(fd)
     try:
-        torch.save(obj, tmp)
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(obj, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

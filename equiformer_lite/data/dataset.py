@@ -8,22 +8,22 @@ import json
 import logging
 import operator
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import torch
 from ase import Atoms
-from ase.data import atomic_numbers, chemical_symbols
 from torch.utils.data import Dataset
 from torch_geometric.data import Data
 from torch_geometric.data.collate import collate
 from torch_geometric.data.separate import separate
 
+from ..utils import atomic_save
 from . import keys
 from .graph import atoms_to_graph, pad_missing_stress
 from .readers import ReadSummary, read_structures_with_summary, resolve_format, validate_structures
+from .species import check_elements, symbols_of
 
 __all__ = [
     "AtomicDataset",
@@ -259,8 +259,7 @@ class AtomicDataset(Dataset):
         """Element symbols present, by atomic number."""
         if not self._graphs:
             return []
-        z = torch.unique(torch.cat([graph[keys.ATOMIC_NUMBERS] for graph in self._graphs]))
-        return [chemical_symbols[int(n)] for n in z]
+        return symbols_of(torch.cat([graph[keys.ATOMIC_NUMBERS] for graph in self._graphs]).tolist())
 
     @property
     def cutoff(self) -> Optional[float]:
@@ -280,12 +279,8 @@ class AtomicDataset(Dataset):
         return type(self)([self._graphs[i] for i in idx], summary=self.summary)
 
     def _check_species(self, species: Sequence[str], source: str) -> None:
-        allowed = {atomic_numbers.get(s, -1) for s in species}
         for i, graph in enumerate(self._graphs):
-            extra = sorted(set(graph[keys.ATOMIC_NUMBERS].tolist()) - allowed)
-            if extra:
-                symbols = [chemical_symbols[z] for z in extra]
-                raise ValueError(f"{source}, frame {i}: element(s) {symbols} not in species {list(species)}")
+            check_elements(graph[keys.ATOMIC_NUMBERS], species, f"{source}, frame {i}")
 
 
 # --- cache ------------------------------------------------------------------------------------------
@@ -346,22 +341,11 @@ def _save_cache(cache_file: Path, key: dict[str, Any], dataset: AtomicDataset) -
         "slices": slices,
         "summary": dataset.summary.to_dict() if dataset.summary is not None else None,
     }
-    tmp = None
     try:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=cache_file.parent, prefix=cache_file.name, suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(payload, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, cache_file)  # atomic: readers see the old file or the whole new one
-        tmp = None
+        atomic_save(payload, cache_file)  # readers see the old file or the whole new one
         logger.info("cached %d graphs in %s", len(dataset), cache_file)
     except OSError as err:
         logger.warning("could not write the cache %s (%s); continuing without it", cache_file, err)
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 # --- splits -----------------------------------------------------------------------------------------

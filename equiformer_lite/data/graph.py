@@ -13,7 +13,7 @@ from ase.stress import voigt_6_to_full_3x3_stress
 from torch_geometric.data import Batch, Data
 
 from . import keys
-from .neighborlist import edge_vectors_numpy, neighbor_list
+from .neighborlist import edge_vectors, neighbor_list
 
 __all__ = [
     "atoms_to_graph",
@@ -174,7 +174,9 @@ def atoms_to_graph(
 
     edge_index, cell_shift = neighbor_list(pos, cutoff, cell if pbc.any() else None, pbc)
     if edge_index.shape[1] > 0:
-        lengths = np.linalg.norm(edge_vectors_numpy(pos, edge_index, cell_shift, cell), axis=1)
+        vectors = edge_vectors(torch.from_numpy(pos), torch.from_numpy(edge_index), torch.from_numpy(cell_shift).to(torch.float64),
+                               torch.from_numpy(cell)[None], torch.zeros(len(pos), dtype=torch.long))  # [E, 3]
+        lengths = vectors.norm(dim=1).numpy()  # [E]
         if lengths.min() < min_distance:
             e = int(lengths.argmin())
             raise ValueError(

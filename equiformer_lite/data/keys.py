@@ -25,9 +25,3 @@ STRESS = "stress"  # [B, 3, 3] float, (1/V) dE/d(strain), eV/Å³ (ASE sign: com
 STRESS_WEIGHT = "stress_weight"  # [B] float, 1 where the stress label is real, 0 where it is padding
 VIRIAL = "virial"  # [B, 3, 3] float, -dE/d(strain), eV
 DIRECT_FORCES = "direct_forces"  # [N, 3] float, NON-conservative forces of an optional l=1 head, eV/Å
-
-# --- derived quantities computed inside a model ----------------------------------------------------
-EDGE_VECTORS = "edge_vectors"  # [E, 3] float, r_j - r_i + S @ cell, Å
-EDGE_LENGTHS = "edge_lengths"  # [E] float, |edge_vectors|, Å
-
-LABEL_KEYS = (ENERGY, FORCES, STRESS)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch_cluster import radius, radius_graph
 
-__all__ = ["neighbor_list", "images_needed"]
+__all__ = ["neighbor_list", "images_needed", "edge_vectors"]
 
 
 def images_needed(cell: np.ndarray, pbc: np.ndarray, cutoff: float) -> np.ndarray:
@@ -105,12 +105,15 @@ def _periodic_neighbor_list(
     return edge_index, np.rint(shift).astype(np.int64)
 
 
-def edge_vectors_numpy(
-    positions: np.ndarray, edge_index: np.ndarray, cell_shift: np.ndarray, cell: np.ndarray | None
-) -> np.ndarray:
-    """``[E, 3]`` vectors r_j - r_i + S.cell, for checks outside the model."""
-    vec = positions[edge_index[0]] - positions[edge_index[1]]
-    if cell is not None:
-        vec = vec + cell_shift @ cell
-    return vec
+def edge_vectors(
+    pos: torch.Tensor, edge_index: torch.Tensor, shift: torch.Tensor, cell: torch.Tensor, batch: torch.Tensor
+) -> torch.Tensor:
+    r"""``[E, 3]`` vectors :math:`r_j - r_i + S_{ij} \cdot C` from receiver i to sender j (Å): the one
+    definition of an edge's geometry, used by the models, the graph builder and the statistics.
 
+    ``pos [N, 3]``, ``edge_index [2, E]`` (sender, receiver), ``shift [E, 3]`` integer cell shifts
+    (in the dtype of ``pos``), ``cell [B, 3, 3]`` (rows are lattice vectors), ``batch [N]``
+    structure index. Pure tensor code (no checks).
+    """
+    sender, receiver = edge_index[0], edge_index[1]
+    return pos[sender] - pos[receiver] + torch.einsum("ei,eij->ej", shift, cell[batch[receiver]])  # [E, 3]

@@ -35,13 +35,15 @@ from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
 import numpy as np
+import torch
 from ase import Atoms, units
 from ase.calculators.singlepoint import SinglePointCalculator
-from ase.data import atomic_numbers, chemical_symbols
+from ase.data import atomic_numbers
 from ase.stress import full_3x3_to_voigt_6_stress
 
 from . import keys
 from .graph import read_labels, validate_atoms
+from .species import check_elements, parse_species
 
 __all__ = [
     "ReadSummary",
@@ -237,11 +239,8 @@ def validate_structures(
         if label_keys[label] is None:
             raise ValueError(f"{label!r} is required but its key is None")
     names = list(frame_names) if frame_names is not None else [f"frame {i}" for i in range(len(structures))]
-    allowed = None
     if species is not None:
-        allowed = {atomic_numbers.get(s, -1) for s in species}
-        if -1 in allowed:
-            raise ValueError(f"species {list(species)} contains unknown element symbols")
+        species = parse_species(species)
 
     all_labels: list[dict[str, np.ndarray]] = []
     for atoms, name in zip(structures, names):
@@ -256,13 +255,8 @@ def validate_structures(
         except ValueError as err:
             raise ValueError(f"{source}, {name}: {err}") from err
         labels = {k: v for k, v in labels.items() if label_keys.get(k, k) is not None}
-        if allowed is not None:
-            extra = sorted(set(atoms.numbers.tolist()) - allowed)
-            if extra:
-                raise ValueError(
-                    f"{source}, {name}: element(s) {[chemical_symbols[z] for z in extra]} "
-                    f"not in species {list(species)}"  # type: ignore[arg-type]
-                )
+        if species is not None:
+            check_elements(torch.as_tensor(atoms.numbers), species, f"{source}, {name}")
         all_labels.append(labels)
 
     # A label under a non-default key (the default key is the label's own name) was asked for.

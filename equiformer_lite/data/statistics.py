@@ -13,42 +13,24 @@ from typing import Mapping, Optional, Sequence, Union
 
 import numpy as np
 import torch
-from ase.data import atomic_numbers, chemical_symbols
 from torch_geometric.data import Data
 
 from . import keys
+from .neighborlist import edge_vectors
+from .species import check_elements, species_table
 
 __all__ = ["fit_atomic_energies", "compute_statistics", "DatasetStatistics"]
-
-
-def _species_columns(species: Sequence[str]) -> np.ndarray:
-    """Lookup table Z -> column in ``species`` (-1 for elements not listed)."""
-    species = list(species)
-    if not species:
-        raise ValueError("species is empty")
-    unknown = [s for s in species if s not in atomic_numbers]
-    if unknown:
-        raise ValueError(f"unknown element symbol(s) {unknown} in species {species}")
-    if len(set(species)) != len(species):
-        raise ValueError(f"species {species} lists an element twice")
-    table = np.full(len(chemical_symbols), -1, dtype=np.int64)
-    table[[atomic_numbers[s] for s in species]] = np.arange(len(species))
-    return table
 
 
 def _composition(dataset: Sequence[Data], species: Sequence[str]) -> np.ndarray:
     """``[n_structures, n_species]`` counts of each element in each structure."""
     if len(dataset) == 0:
         raise ValueError("the data set is empty")
-    table = _species_columns(species)
+    table = species_table(species).numpy()  # [119] Z -> column
     counts = np.zeros((len(dataset), len(species)), dtype=np.int64)
     for g, graph in enumerate(dataset):
-        z = graph[keys.ATOMIC_NUMBERS].numpy()
-        columns = table[z]
-        if (columns < 0).any():
-            extra = sorted({chemical_symbols[x] for x in z[columns < 0]})
-            raise ValueError(f"structure {g} contains element(s) {extra} not in species {list(species)}")
-        counts[g] = np.bincount(columns, minlength=len(species))
+        check_elements(graph[keys.ATOMIC_NUMBERS], species, f"structure {g}")
+        counts[g] = np.bincount(table[graph[keys.ATOMIC_NUMBERS].numpy()], minlength=len(species))
     return counts
 
 
@@ -179,8 +161,9 @@ class DatasetStatistics:
 
 
 def _edge_lengths(graph: Data) -> torch.Tensor:
-    pos, edge_index = graph[keys.POSITIONS], graph[keys.EDGE_INDEX]
-    vec = pos[edge_index[0]] - pos[edge_index[1]] + graph[keys.EDGE_CELL_SHIFT] @ graph[keys.CELL][0]  # [E, 3]
+    pos = graph[keys.POSITIONS]
+    batch = torch.zeros(pos.shape[0], dtype=torch.long)
+    vec = edge_vectors(pos, graph[keys.EDGE_INDEX], graph[keys.EDGE_CELL_SHIFT].to(pos.dtype), graph[keys.CELL].reshape(-1, 3, 3), batch)
     return vec.norm(dim=1)  # [E]
 
 
@@ -257,9 +240,8 @@ def compute_statistics(
         shift = _least_squares_shift(residual * n_atoms, n_atoms, energies)
     if all(has[keys.ATOMIC_ENERGIES]):
         labels = np.concatenate([graph[keys.ATOMIC_ENERGIES].double().numpy() for graph in dataset])  # [N_total]
-        z_to_e0 = {atomic_numbers[s]: e for s, e in zip(species, e0)}
-        numbers = np.concatenate([graph[keys.ATOMIC_NUMBERS].numpy() for graph in dataset])
-        residual_atoms = labels - np.array([z_to_e0[int(z)] for z in numbers])
+        numbers = np.concatenate([graph[keys.ATOMIC_NUMBERS].numpy() for graph in dataset])  # [N_total]
+        residual_atoms = labels - np.asarray(e0)[species_table(species).numpy()[numbers]]
         atomic_mean, atomic_std = float(residual_atoms.mean()), float(residual_atoms.std())
     if all(has[keys.FORCES]):
         forces = torch.cat([graph[keys.FORCES] for graph in dataset])  # [N_total, 3]

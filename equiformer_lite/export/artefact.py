@@ -10,7 +10,8 @@ from typing import Any, Callable, Optional, Union
 import torch
 
 from ..data import keys
-from ..models.base import ModelInputs, species_table, stress_requested, validate_inputs
+from ..data.species import species_table
+from ..models.base import ModelInputs, stress_requested, validate_inputs
 
 __all__ = ["ExportedPotential", "is_exported", "METADATA_KEY"]
 

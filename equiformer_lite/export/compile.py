@@ -128,7 +128,7 @@ class ExportReport:
 
 
 def _deviation(model, exported: ExportedPotential, structures: list[Atoms]) -> dict[str, float]:
-    """Largest relative deviation of the artefact from the model over ``structures``: per-atom
+    r"""Largest relative deviation of the artefact from the model over ``structures``: per-atom
     energies, forces and stress by :func:`relative_error`; the total energy relative to the size of
     its terms, :math:`|\Delta E| / \sum_i |E_i|` (a total that nearly cancels, as an untrained
     model's can, would otherwise turn float32 round-off into a large relative error)."""

@@ -1,10 +1,11 @@
 """Potentials: the shared base class, `SE3Potential`, `GATv2Potential`, `A2IPotential`, and the registry."""
 
 from .a2i_potential import A2IPotential
-from .base import AtomisticPotential, ModelInputs
+from .attention_weights import AttentionWeights
+from .base import AtomisticPotential, AtomReadout, ModelInputs
 from .compiled import CompiledPotential
 from .gatv2_potential import GATv2Potential
 from .registry import MODELS, build_model, load_model, save_model
 from .se3_potential import SE3Potential
 
-__all__ = ["A2IPotential", "AtomisticPotential", "CompiledPotential", "ModelInputs", "GATv2Potential", "SE3Potential", "MODELS", "build_model", "load_model", "save_model"]
+__all__ = ["A2IPotential", "AtomisticPotential", "AtomReadout", "AttentionWeights", "CompiledPotential", "ModelInputs", "GATv2Potential", "SE3Potential", "MODELS", "build_model", "load_model", "save_model"]

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any, Mapping, Optional, Sequence, Union
 
 import torch
 from torch import nn
 
-from ..nn import ScaleShiftEnergies, SetTransformerEncoder
-from ..nn.set_transformer import ACTIVATIONS
-from .base import AtomisticPotential, ModelInputs
+from ..nn import SetTransformerEncoder
+from ..nn.activations import get_activation
+from .attention_weights import AttentionWeights
+from .base import AtomisticPotential, AtomReadout, ModelInputs
 
 __all__ = ["A2IPotential", "SPECIES_ENCODINGS"]
 
@@ -90,6 +92,7 @@ class A2IPotential(AtomisticPotential):
     model_type = "a2i"
     rotation_invariant = False  # raw coordinates, by the paper's design
     local = False  # every atom attends to every other atom of its structure
+    learned_species_shift = False  # the energy head: scale, shift and E0s only
 
     def __init__(
         self,
@@ -123,8 +126,7 @@ class A2IPotential(AtomisticPotential):
             raise ValueError(f"unknown species_encoding '{species_encoding}', choose one of {list(SPECIES_ENCODINGS)}")
         if spatial_dims not in (2, 3) or isinstance(spatial_dims, bool):
             raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims!r}")
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"unknown activation '{activation}', choose one of {list(ACTIVATIONS)}")
+        get_activation(activation)  # raises for an unknown name, listing the choices
         for name, value in (("position_encoding", position_encoding), ("layer_norm", layer_norm)):
             if not isinstance(value, bool):
                 raise ValueError(f"{name} must be True or False, got {value!r}")
@@ -149,7 +151,6 @@ class A2IPotential(AtomisticPotential):
             activation=config["activation"],
         )
         self.output = nn.Linear(channels, 1)
-        self.scale_shift = ScaleShiftEnergies(self.num_species, scale=config["scale"], shift=config["shift"])
 
     # --- inputs -----------------------------------------------------------------------------------
     def input_features(self, inputs: ModelInputs, positions: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
@@ -204,20 +205,28 @@ class A2IPotential(AtomisticPotential):
             h = h + self.embedding(inputs.species)
         return h
 
-    def energies_from_geometry(
-        self, inputs: ModelInputs, positions: torch.Tensor, cell: torch.Tensor
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def raw_energies(self, inputs: ModelInputs, positions: torch.Tensor, cell: torch.Tensor) -> AtomReadout:
         h = self.encoder(self._hidden(inputs, positions, cell), inputs.batch, inputs.num_graphs, inputs.max_atoms)  # [N, channels]
-        raw = self.output(h).squeeze(-1)  # [N]
-        return self.scale_shift(raw, inputs.species), {}
+        return AtomReadout(self.output(h).squeeze(-1))  # [N]; not local: no lone-atom reference
 
     @torch.no_grad()
-    def attention_weights(self, data: Any) -> list[list[torch.Tensor]]:
-        """Attention matrices for plots (the paper's Fig. 2c): ``weights[block][structure]`` is
-        ``[num_heads, n, n]`` over the ``n`` atoms of that structure (rows: attending atom i,
-        columns: attended atom j, in the structure's atom order). The diagonal is 0 (no
-        self-attention) and each row sums to 1 (a lone atom's row is all 0).
+    def attention_weights(self, data: Any) -> AttentionWeights:
+        """The attention of every block on a graph or batch (:class:`AttentionWeights`; the paper's
+        Fig. 2c is ``.dense(block, structure)``): the pairs are every ordered pair i != j of atoms
+        of a structure (no self-attention), and each atom's weights sum to one per head (a lone
+        atom attends to nothing).
         """
         inputs = self.prepare_inputs(data)
         h = self._hidden(inputs, inputs.pos, inputs.cell)
-        return self.encoder.attention_weights(h, inputs.batch, inputs.num_graphs, inputs.max_atoms)
+        per_block = self.encoder.attention_weights(h, inputs.batch, inputs.num_graphs, inputs.max_atoms)  # [B][H, n, n]
+        counts = torch.bincount(inputs.batch, minlength=inputs.num_graphs).tolist()
+        starts = [0] + list(itertools.accumulate(counts))[:-1]
+        pairs = []  # per structure: (receiver i, sender j) local indices, i != j
+        for n in counts:
+            local = torch.arange(n, device=inputs.batch.device)
+            i, j = torch.meshgrid(local, local, indexing="ij")
+            off = i != j
+            pairs.append((i[off], j[off]))
+        edge_index = torch.cat([torch.stack([j + start, i + start]) for (i, j), start in zip(pairs, starts)], dim=1)  # [2, E] (sender j, receiver i)
+        weights = [torch.cat([w[:, i, j].T for w, (i, j) in zip(block, pairs)]) for block in per_block]  # [E, H] each
+        return AttentionWeights(edge_index, weights, inputs.batch)

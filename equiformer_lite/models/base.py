@@ -4,37 +4,19 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional, Sequence, Union
+from typing import Any, Mapping, NamedTuple, Optional, Sequence, Union
 
 import torch
-from ase.data import atomic_numbers as symbol_to_z
-from ase.data import chemical_symbols
 from torch import nn
 from torch_geometric.utils import scatter
 
 from ..data import keys
+from ..data.neighborlist import edge_vectors
+from ..data.species import parse_species, species_index, species_table
+from ..nn.readout import ScaleShiftEnergies
 from ..utils import default_dtype, parse_dtype
 
-__all__ = ["AtomisticPotential", "ModelInputs", "edge_vectors", "parse_species", "species_table", "validate_inputs"]
-
-
-def parse_species(species: Sequence[Union[str, int]]) -> list[str]:
-    """Element symbols from symbols or atomic numbers; rejects unknown and repeated elements."""
-    if isinstance(species, (str, int)) or len(species) == 0:
-        raise ValueError(f"species must be a non-empty list of elements, got {species!r}")
-    symbols = []
-    for s in species:
-        if isinstance(s, str):
-            if s not in symbol_to_z or s == "X":
-                raise ValueError(f"unknown element symbol {s!r} in species")
-            symbols.append(s)
-        elif isinstance(s, int) and 0 < s < len(chemical_symbols):
-            symbols.append(chemical_symbols[s])
-        else:
-            raise ValueError(f"species entry {s!r} is neither an element symbol nor an atomic number 1..118")
-    if len(set(symbols)) != len(symbols):
-        raise ValueError(f"species lists an element twice: {symbols}")
-    return symbols
+__all__ = ["AtomisticPotential", "AtomReadout", "ModelInputs", "edge_vectors", "stress_requested", "validate_inputs"]
 
 
 _GRAPH_FIELDS = (keys.ATOMIC_NUMBERS, keys.EDGE_INDEX, keys.EDGE_CELL_SHIFT, keys.CELL, keys.PBC)
@@ -64,39 +46,6 @@ class ModelInputs:
     num_graphs: int  # B
     any_periodic: bool  # some structure has pbc all True (the default for computing stress)
     max_atoms: int  # atoms of the largest structure (the padded size of dense models)
-
-
-def edge_vectors(
-    pos: torch.Tensor, edge_index: torch.Tensor, shift: torch.Tensor, cell: torch.Tensor, batch: torch.Tensor
-) -> torch.Tensor:
-    r"""``[E, 3]`` vectors :math:`r_j - r_i + S_{ij} \cdot C` from receiver i to sender j (Å).
-
-    ``pos [N, 3]``, ``edge_index [2, E]`` (sender, receiver), ``shift [E, 3]`` integer cell shifts,
-    ``cell [B, 3, 3]`` (rows are lattice vectors), ``batch [N]``. Pure tensor code: zero-length
-    edges are rejected where inputs enter (:meth:`AtomisticPotential.prepare_inputs`).
-    """
-    sender, receiver = edge_index[0], edge_index[1]
-    return pos[sender] - pos[receiver] + torch.einsum("ei,eij->ej", shift, cell[batch[receiver]])  # [E, 3]
-
-
-def species_index(atomic_numbers: torch.Tensor, z_to_index: torch.Tensor, species: Sequence[str]) -> torch.Tensor:
-    """``[N]`` atomic numbers -> ``[N]`` index into ``species`` through the table ``z_to_index``
-    (-1 for elements not in it); invalid numbers and unknown elements raise ``ValueError``."""
-    if (atomic_numbers <= 0).any() or (atomic_numbers >= len(chemical_symbols)).any():
-        raise ValueError(f"invalid atomic numbers {atomic_numbers.unique().tolist()}")
-    index = z_to_index.to(atomic_numbers.device)[atomic_numbers]
-    if (index < 0).any():
-        unknown = sorted({chemical_symbols[int(z)] for z in atomic_numbers[index < 0]})
-        raise ValueError(f"element(s) {unknown} not among the model's species {list(species)}")
-    return index
-
-
-def species_table(species: Sequence[str]) -> torch.Tensor:
-    """``[119]`` atomic number -> index into ``species`` (-1 for other elements)."""
-    table = torch.full((len(chemical_symbols),), -1, dtype=torch.long)
-    for i, s in enumerate(species):
-        table[symbol_to_z[s]] = i
-    return table
 
 
 def validate_inputs(
@@ -144,6 +93,18 @@ def validate_inputs(
                        any_periodic=bool(pbc.all(dim=1).any()), max_atoms=int(counts.max()))
 
 
+class AtomReadout(NamedTuple):
+    """What a model's :meth:`~AtomisticPotential.raw_energies` returns; the base class's energy
+    head turns it into per-atom energies."""
+
+    raw: torch.Tensor  # [N] raw per-atom readout, before scale, shift and E0
+    # A local model's readout of a lone atom of every species [S] and the smooth coordination
+    # numbers [N] (the envelope sums), so that an atom without neighbours gets exactly its E0.
+    isolated: Optional[torch.Tensor] = None
+    coordination: Optional[torch.Tensor] = None
+    extras: Optional[dict] = None  # further per-atom outputs, e.g. {"direct_forces": [N, 3]}
+
+
 def stress_requested(inputs: ModelInputs, compute_stress: Optional[bool]) -> bool:
     """Whether to compute the stress: by default when some structure is fully periodic;
     ``True`` needs one (``ValueError`` otherwise)."""
@@ -157,8 +118,10 @@ def stress_requested(inputs: ModelInputs, compute_stress: Optional[bool]) -> boo
 class AtomisticPotential(nn.Module):
     r"""Base class of the package's potentials.
 
-    A subclass implements :meth:`atomic_energies` (per-atom energies from species and edge
-    geometry); this class turns them into the total energy :math:`E = \sum_i E_i`, conservative
+    A subclass builds its modules in ``_build`` and implements one hook, :meth:`raw_energies`
+    (its raw per-atom readout from validated inputs); this class owns the energy head
+    (:attr:`scale_shift`: scale, shift, E0s) that turns the readout into per-atom energies
+    :math:`E_i`, and turns those into the total energy :math:`E = \sum_i E_i`, conservative
     forces :math:`F = -\partial E / \partial r` and, for periodic cells, the stress
     :math:`\sigma = \frac{1}{V} \partial E / \partial \varepsilon` under a symmetric strain
     :math:`\varepsilon` applied to positions and cell (ASE's sign convention).
@@ -170,6 +133,8 @@ class AtomisticPotential(nn.Module):
     # cutoff, extensive over supercells, blind to the choice of cell).
     rotation_invariant: bool = True
     local: bool = True
+    # The energy head: a trained per-element shift on top of the data's (see ScaleShiftEnergies).
+    learned_species_shift: bool = True
 
     def __init__(self, species: Sequence[Union[str, int]], cutoff: float) -> None:
         super().__init__()
@@ -198,31 +163,42 @@ class AtomisticPotential(nn.Module):
         self.config = config
         with default_dtype(dtype):
             self._build(config)
+            self.scale_shift = ScaleShiftEnergies(
+                self.num_species, scale=config["scale"], shift=config["shift"], learned_species_shift=self.learned_species_shift
+            )
         if atomic_energies is not None:
             self.set_atomic_energies(atomic_energies)
 
     # --- to be provided by subclasses -------------------------------------------------------------
     def _build(self, config: dict[str, Any]) -> None:
-        """Create the modules from ``config`` (called by :meth:`_build_from_config`)."""
+        """Create the modules from ``config`` (called by :meth:`_build_from_config`; the energy
+        head, :attr:`scale_shift`, is made by the base class after it)."""
         raise NotImplementedError
 
+    def raw_energies(self, inputs: "ModelInputs", positions: torch.Tensor, cell: torch.Tensor) -> "AtomReadout":
+        """The model's one hook: its raw per-atom readout from validated inputs, positions ``[N, 3]``
+        and cells ``[B, 3, 3]`` (both strained when the stress is computed, so they carry the graph
+        to differentiate). An edge-based model forms its edges with :func:`edge_vectors` from these
+        two tensors; the energy head (:meth:`atomic_energies`) is the base class's."""
+        raise NotImplementedError
+
+    # --- the energy head ----------------------------------------------------------------------------
     def atomic_energies(
-        self, species: torch.Tensor, edge_vectors: torch.Tensor, edge_index: torch.Tensor
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Per-atom energies ``[N]`` (eV) and any extra per-atom outputs."""
-        raise NotImplementedError
-
-    def energies_from_geometry(
         self, inputs: "ModelInputs", positions: torch.Tensor, cell: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Per-atom energies ``[N]`` from positions ``[N, 3]`` and cells ``[B, 3, 3]`` (both strained
-        when the stress is computed, so they carry the graph to differentiate).
+        r"""Per-atom energies ``[N]`` (eV) and any extra per-atom outputs: the readout of
+        :meth:`raw_energies` through the energy head :attr:`scale_shift` (scale, shift and E0s).
 
-        The default builds the edge vectors and calls :meth:`atomic_energies`; a model that reads
-        raw coordinates instead of edges (the A2I Transformer) overrides this.
+        With the lone-atom readouts of a local model (``AtomReadout.isolated``) the head is
+        :meth:`~equiformer_lite.nn.ScaleShiftEnergies.relative_to_isolated`, so an atom with no
+        neighbour gets exactly its E0; otherwise :math:`\sigma \hat e_i + \mu + E^0_{Z_i}`.
         """
-        vectors = edge_vectors(positions, inputs.edge_index, inputs.shift, cell, inputs.batch)  # [E, 3]
-        return self.atomic_energies(inputs.species, vectors, inputs.edge_index)
+        readout = self.raw_energies(inputs, positions, cell)
+        if readout.isolated is None:
+            energies = self.scale_shift(readout.raw, inputs.species)
+        else:
+            energies = self.scale_shift.relative_to_isolated(readout.raw, readout.isolated, readout.coordination, inputs.species)
+        return energies, dict(readout.extras or {})
 
     # --- public API -------------------------------------------------------------------------------
     @property
@@ -350,7 +326,7 @@ class AtomisticPotential(nn.Module):
                 sym = 0.5 * (strain + strain.transpose(1, 2))  # [B, 3, 3]
                 strained = pos + torch.einsum("ni,nij->nj", pos, sym[batch])  # [N, 3]
                 cell = cell + torch.bmm(cell, sym)  # [B, 3, 3]
-            atomic, extras = self.energies_from_geometry(inputs, strained, cell)  # [N]
+            atomic, extras = self.atomic_energies(inputs, strained, cell)  # [N]
             energy = scatter(atomic, batch, dim=0, dim_size=num_graphs, reduce="sum")  # [B]
             out = {keys.ENERGY: energy, keys.ATOMIC_ENERGIES: atomic, **extras}
 

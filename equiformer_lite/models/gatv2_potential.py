@@ -8,12 +8,23 @@ import torch
 from torch import nn
 from torch_geometric.utils import scatter
 
-from ..nn import BesselBasis, GATv2Layer, PolynomialEnvelope, PyramidalReadout, ScaleShiftEnergies
-from .base import AtomisticPotential, edge_vectors
+from ..nn import GATv2Layer, PyramidalReadout, RadialEmbedding
+from .attention_weights import AttentionWeights
+from .base import AtomisticPotential, AtomReadout, ModelInputs, edge_vectors
 
 __all__ = ["GATv2Potential"]
 
 EDGE_FEATURES = ("distance", "bessel")
+
+
+def _rename_radial_keys(module, state_dict, prefix, *args) -> None:
+    """Checkpoints written before the radial features moved into one ``RadialEmbedding`` kept the
+    Bessel frequencies under ``basis.`` (or none, with distance features): map them to ``radial.``."""
+    old, new = prefix + "basis.frequencies", prefix + "radial.basis.frequencies"
+    if old in state_dict:
+        state_dict[new] = state_dict.pop(old)
+    elif new not in state_dict and any(key.startswith(prefix + "embedding.") for key in state_dict):
+        state_dict[new] = module.radial.basis.frequencies.detach().clone()  # fixed by cutoff and num_basis
 
 
 class GATv2Potential(AtomisticPotential):
@@ -101,9 +112,9 @@ class GATv2Potential(AtomisticPotential):
 
     def _build(self, config: dict) -> None:
         channels = config["channels"]
-        self.envelope = PolynomialEnvelope(self.cutoff, config["envelope_p"])
-        self.basis = BesselBasis(self.cutoff, config["num_basis"]) if config["edge_features"] == "bessel" else None
-        edge_dim = config["num_basis"] if self.basis is not None else 1
+        self.radial = RadialEmbedding(self.cutoff, config["num_basis"], envelope_p=config["envelope_p"])
+        self._register_load_state_dict_pre_hook(_rename_radial_keys, with_module=True)
+        edge_dim = config["num_basis"] if config["edge_features"] == "bessel" else 1
         self.embedding = nn.Embedding(self.num_species, channels)
         self.layers = nn.ModuleList(
             GATv2Layer(
@@ -117,16 +128,12 @@ class GATv2Potential(AtomisticPotential):
             for _ in range(config["num_layers"])
         )
         self.readout = PyramidalReadout(channels, config["readout_widths"], layer_norm=config["layer_norm"])
-        self.scale_shift = ScaleShiftEnergies(
-            self.num_species, scale=config["scale"], shift=config["shift"], learned_species_shift=True
-        )
 
     def _edge_inputs(self, edge_vectors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         lengths = edge_vectors.norm(dim=-1)  # [E], non-zero (checked by the caller)
-        envelope = self.envelope(lengths)  # [E]
-        if self.basis is None:
-            return lengths.unsqueeze(-1), envelope  # [E, 1] raw distance, Å
-        return self.basis(lengths) * envelope.unsqueeze(-1), envelope  # [E, num_basis]
+        if self.config["edge_features"] == "distance":
+            return lengths.unsqueeze(-1), self.radial.envelope(lengths)  # [E, 1] raw distance, Å; [E]
+        return self.radial(lengths)  # [E, num_basis] Bessel functions times the envelope, [E]
 
     def _run_layers(self, h, edge_features, envelope, edge_index, attention: Optional[list] = None) -> torch.Tensor:
         for layer in self.layers:
@@ -137,29 +144,27 @@ class GATv2Potential(AtomisticPotential):
                 attention.append(alpha)
         return h  # [N, channels]
 
-    def atomic_energies(
-        self, species: torch.Tensor, edge_vectors: torch.Tensor, edge_index: torch.Tensor
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        edge_features, envelope = self._edge_inputs(edge_vectors)
+    def raw_energies(self, inputs: ModelInputs, positions: torch.Tensor, cell: torch.Tensor) -> AtomReadout:
+        vectors = edge_vectors(positions, inputs.edge_index, inputs.shift, cell, inputs.batch)  # [E, 3]
+        edge_features, envelope = self._edge_inputs(vectors)
         # One pass over the atoms and, appended, one lone atom of every species (no edges reach
         # those): their readouts are the reference that makes an atom with no neighbour get E0.
+        species, edge_index = inputs.species, inputs.edge_index
         num_atoms = species.shape[0]
         lone = torch.arange(self.num_species, device=species.device)  # [S]
         h = self._run_layers(self.embedding(torch.cat([species, lone])), edge_features, envelope, edge_index)  # [N+S, channels]
         raw = self.readout(h)  # [N+S]
         coordination = scatter(envelope, edge_index[1], dim=0, dim_size=num_atoms, reduce="sum")  # [N]
-        energies = self.scale_shift.relative_to_isolated(raw[:num_atoms], raw[num_atoms:], coordination, species)
-        return energies, {}
+        return AtomReadout(raw[:num_atoms], raw[num_atoms:], coordination)
 
     @torch.no_grad()
-    def attention_weights(self, data: Any) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """The attention of every layer on a graph: ``edge_index [2, E]`` and per layer ``[E, num_heads]``.
-
-        For each receiver i and head, the weights over its neighbours j lie in [0, 1] and sum to one.
-        """
+    def attention_weights(self, data: Any) -> AttentionWeights:
+        """The attention of every layer on a graph or batch (:class:`AttentionWeights`: the
+        graph's edges and per layer ``[E, num_heads]``). For each receiver i and head, the weights
+        over its neighbours j lie in [0, 1] and sum to one."""
         inputs = self.prepare_inputs(data)
         vectors = edge_vectors(inputs.pos, inputs.edge_index, inputs.shift, inputs.cell, inputs.batch)
         edge_features, envelope = self._edge_inputs(vectors)
         attention: list[torch.Tensor] = []
         self._run_layers(self.embedding(inputs.species), edge_features, envelope, inputs.edge_index, attention)
-        return inputs.edge_index, attention
+        return AttentionWeights(inputs.edge_index, attention, inputs.batch)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Optional, Sequence, Union
+from typing import Any, Mapping, Optional, Sequence, Union
 
 import torch
 from e3nn import o3
@@ -15,13 +15,13 @@ from ..nn import (
     DirectForceHead,
     EdgeSphericalHarmonics,
     RadialEmbedding,
-    ScaleShiftEnergies,
     SE3AttentionLayer,
     SpeciesEmbedding,
     hidden_irreps,
     species_one_hot,
 )
-from .base import AtomisticPotential
+from .attention_weights import AttentionWeights
+from .base import AtomisticPotential, AtomReadout, ModelInputs, edge_vectors
 
 __all__ = ["SE3Potential"]
 
@@ -194,37 +194,59 @@ class SE3Potential(AtomisticPotential):
             nn.ModuleList(o3.Linear(self.irreps_hidden, "0e") for _ in layers[:-1]) if config["layer_readouts"] else None
         )
         self.direct_force_head = DirectForceHead(self.irreps_hidden) if config["direct_forces"] else None
-        self.scale_shift = ScaleShiftEnergies(
-            self.num_species, scale=config["scale"], shift=config["shift"], learned_species_shift=True
-        )
 
-    def _run_layers(self, species, sh, radial, envelope, edge_index) -> tuple[torch.Tensor, torch.Tensor]:
-        """Raw per-atom energies ``[N]`` (the last layer's readout, plus the linear readouts of the
-        earlier layers when ``layer_readouts``) and the last layer's features ``[N, irreps_hidden]``."""
+    def stages(self, species: torch.Tensor, vectors: torch.Tensor, edge_index: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The output of every stage of the network on atoms ``species [N]`` joined by edges
+        ``vectors [E, 3]`` (non-zero), ``edge_index [2, E]``, in order: ``"spherical harmonics"
+        [E, (sh_lmax+1)^2]``, ``"radial features" [E, num_basis]``, ``"envelope" [E]``,
+        ``"species embedding" [N, channels]``, ``"attention layer k" [N, irreps_hidden]`` for
+        k = 1..num_layers, and ``"raw energies" [N]`` (the last layer's readout plus, with
+        ``layer_readouts``, the earlier layers' linear readouts), before the energy head.
+        :meth:`raw_energies` runs it; the layer-by-layer equivariance check reads it.
+        """
+        sh = self.spherical_harmonics(vectors)  # [E, (sh_lmax+1)^2]
+        radial, envelope = self.radial(vectors.norm(dim=-1))  # [E, num_basis], [E]
         x = self.embedding(species)  # [N, channels x 0e]
+        out = {"spherical harmonics": sh, "radial features": radial, "envelope": envelope, "species embedding": x}
         one_hot = species_one_hot(species, self.num_species, x.dtype)  # [N, num_species]
         raw = x.new_zeros(x.shape[0])
         for t, layer in enumerate(self.layers):
             x = layer(x, sh, radial, envelope, edge_index, one_hot)  # [N, irreps_hidden]
+            out[f"attention layer {t + 1}"] = x
             if self.layer_readouts is not None and t < len(self.layers) - 1:
                 raw = raw + self.layer_readouts[t](x).squeeze(-1)
-        return raw + self.readout(x), x
+        out["raw energies"] = raw + self.readout(x)  # [N]
+        return out
 
-    def atomic_energies(
-        self, species: torch.Tensor, edge_vectors: torch.Tensor, edge_index: torch.Tensor
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        lengths = edge_vectors.norm(dim=-1)  # [E], non-zero (checked by the caller)
-        sh = self.spherical_harmonics(edge_vectors)  # [E, (sh_lmax+1)^2]
-        radial, envelope = self.radial(lengths)  # [E, num_basis], [E]
+    def raw_energies(self, inputs: ModelInputs, positions: torch.Tensor, cell: torch.Tensor) -> AtomReadout:
+        vectors = edge_vectors(positions, inputs.edge_index, inputs.shift, cell, inputs.batch)  # [E, 3]
         # One pass over the atoms and, appended, one lone atom of every species (no edges reach
         # those): their readouts are the reference that makes an atom with no neighbour get E0.
+        species, edge_index = inputs.species, inputs.edge_index
         num_atoms = species.shape[0]
         lone = torch.arange(self.num_species, device=species.device)  # [S]
-        raw, x = self._run_layers(torch.cat([species, lone]), sh, radial, envelope, edge_index)  # [N+S], [N+S, irreps]
-        raw, isolated, x = raw[:num_atoms], raw[num_atoms:], x[:num_atoms]  # [N], [S], [N, irreps_hidden]
-        coordination = scatter(envelope, edge_index[1], dim=0, dim_size=num_atoms, reduce="sum")  # [N]
-        energies = self.scale_shift.relative_to_isolated(raw, isolated, coordination, species)
+        stages = self.stages(torch.cat([species, lone]), vectors, edge_index)
+        raw = stages["raw energies"]  # [N+S]
+        coordination = scatter(stages["envelope"], edge_index[1], dim=0, dim_size=num_atoms, reduce="sum")  # [N]
         extras = {}
         if self.direct_force_head is not None:
-            extras[keys.DIRECT_FORCES] = self.direct_force_head(x)  # [N, 3], non-conservative
-        return energies, extras
+            last = stages[f"attention layer {len(self.layers)}"][:num_atoms]  # [N, irreps_hidden]
+            extras[keys.DIRECT_FORCES] = self.direct_force_head(last)  # [N, 3], non-conservative
+        return AtomReadout(raw[:num_atoms], raw[num_atoms:], coordination, extras)
+
+    @torch.no_grad()
+    def attention_weights(self, data: Any) -> AttentionWeights:
+        """The attention of every layer on a graph or batch (:class:`AttentionWeights`: the
+        graph's edges and per layer ``[E, num_heads]``). With the softmax attention the weights of
+        each receiver's neighbours sum to one per head (before the envelope scales the messages)."""
+        inputs = self.prepare_inputs(data)
+        vectors = edge_vectors(inputs.pos, inputs.edge_index, inputs.shift, inputs.cell, inputs.batch)  # [E, 3]
+        sh = self.spherical_harmonics(vectors)
+        radial, envelope = self.radial(vectors.norm(dim=-1))
+        x = self.embedding(inputs.species)
+        one_hot = species_one_hot(inputs.species, self.num_species, x.dtype)
+        weights = []
+        for layer in self.layers:
+            weights.append(layer.attend(x, sh, radial, envelope, inputs.edge_index)[0])  # [E, H]
+            x = layer(x, sh, radial, envelope, inputs.edge_index, one_hot)
+        return AttentionWeights(inputs.edge_index, weights, inputs.batch)

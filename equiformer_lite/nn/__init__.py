@@ -1,4 +1,10 @@
-"""Equivariant building blocks; every module declares ``irreps_in`` and ``irreps_out``."""
+"""Building blocks of the potentials.
+
+Every module of the equivariant and invariant models (SE3Potential, GATv2Potential) declares
+``irreps_in`` and ``irreps_out`` (scalar ones as ``"Nx0e"``). The Set Transformer blocks of the
+A2I Transformer declare none: they act on features of raw coordinates, which are not irreps
+(the model is not rotation-invariant by design).
+"""
 
 from .attention import EdgeTensorProduct, SE3AttentionLayer
 from .embedding import EdgeSphericalHarmonics, SpeciesEmbedding, species_one_hot

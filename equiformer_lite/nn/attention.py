@@ -208,15 +208,11 @@ class SE3AttentionLayer(nn.Module):
         self.self_interaction = build_self_interaction(self_interaction, self.irreps_in, irreps_pre, num_species=num_species)
         self.residual = self.irreps_in == self.irreps_out
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        sh: torch.Tensor,
-        radial: torch.Tensor,
-        envelope: torch.Tensor,
-        edge_index: torch.Tensor,
-        node_attrs: Optional[torch.Tensor] = None,
-    ) -> torch.Tensor:
+    def attend(
+        self, x: torch.Tensor, sh: torch.Tensor, radial: torch.Tensor, envelope: torch.Tensor, edge_index: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The attention weights ``[E, num_heads]`` of every edge (for the softmax: a distribution
+        over each receiver's neighbours) and the values ``[E, irreps_value]`` they weigh."""
         sender, receiver = edge_index[0], edge_index[1]
         num_nodes = x.shape[0]
         if self.pair_messages:
@@ -231,6 +227,19 @@ class SE3AttentionLayer(nn.Module):
             alpha = envelope_softmax(logits, envelope, receiver, num_nodes)  # [E, H]
         else:
             alpha = nn.functional.silu(logits) / self.avg_num_neighbors  # [E, H]
+        return alpha, v
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        sh: torch.Tensor,
+        radial: torch.Tensor,
+        envelope: torch.Tensor,
+        edge_index: torch.Tensor,
+        node_attrs: Optional[torch.Tensor] = None,
+    ) -> torch.Tensor:
+        receiver, num_nodes = edge_index[1], x.shape[0]
+        alpha, v = self.attend(x, sh, radial, envelope, edge_index)  # [E, H], [E, irreps_value]
         # The envelope also multiplies the message: a lone neighbour has alpha = 1 whatever u is.
         messages = scale_heads(v, alpha * envelope.unsqueeze(-1), self._value_layout, self.num_heads)  # [E, dim]
         aggregated = scatter(messages, receiver, dim=0, dim_size=num_nodes, reduce="sum")  # [N, irreps_value]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Optional
 
 import torch
+from e3nn import o3
 from torch import nn
 from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import softmax
@@ -73,6 +74,8 @@ class GATv2Layer(MessagePassing):
             raise ValueError(
                 f"unknown attention_activation '{attention_activation}', choose one of {list(ATTENTION_ACTIVATIONS)}"
             )
+        # Invariant node features in and out (the edge features are invariant too: lengths only).
+        self.irreps_in = self.irreps_out = o3.Irreps(f"{channels}x0e")
         self.channels, self.num_heads, self.head_dim = channels, num_heads, channels // num_heads
         self.attention_activation, self.negative_slope = attention_activation, float(negative_slope)
         self.lin_sender = nn.Linear(channels, channels, bias=bias)  # W_s

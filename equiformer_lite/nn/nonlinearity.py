@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Callable
-
 import torch
 from e3nn import o3
 from e3nn.nn import Gate
 from torch import nn
 
+from .activations import get_activation
 from .irreps_tools import irreps_layout, split_irreps
 
-__all__ = ["ACTIVATIONS", "NormNonlinearity", "build_gate", "gate_irreps_in"]
-
-ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "silu": nn.functional.silu,
-    "relu": nn.functional.relu,
-    "tanh": torch.tanh,
-    "sigmoid": torch.sigmoid,
-}
-
-
-def _activation(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
-    if name not in ACTIVATIONS:
-        raise ValueError(f"unknown activation '{name}', choose one of {sorted(ACTIVATIONS)}")
-    return ACTIVATIONS[name]
-
+__all__ = ["NormNonlinearity", "build_gate"]
 
 class _DegreeLayerNormAct(nn.Module):
     """LayerNorm over the channels of each irrep block of a ``[N, num_irreps]`` norm tensor,
@@ -35,7 +20,7 @@ class _DegreeLayerNormAct(nn.Module):
         super().__init__()
         self.muls = [mul for mul, _ in irreps]
         self.norms = nn.ModuleList(nn.LayerNorm(mul) for mul in self.muls)
-        self.act = _activation(activation)
+        self.act = get_activation(activation)
 
     def forward(self, norms: torch.Tensor) -> torch.Tensor:
         blocks = torch.split(norms, self.muls, dim=-1)  # each [N, mul]
@@ -48,7 +33,7 @@ class _BiasAct(nn.Module):
     def __init__(self, num_irreps: int, activation: str) -> None:
         super().__init__()
         self.bias = nn.Parameter(torch.zeros(num_irreps))
-        self.act = _activation(activation)
+        self.act = get_activation(activation)
 
     def forward(self, norms: torch.Tensor) -> torch.Tensor:
         return self.act(norms + self.bias)
@@ -110,12 +95,6 @@ class NormNonlinearity(nn.Module):
         return torch.cat(blocks, dim=-1)  # [N, irreps.dim]
 
 
-def gate_irreps_in(irreps_out: o3.Irreps) -> o3.Irreps:
-    """Irreps a :class:`e3nn.nn.Gate` must be fed to produce ``irreps_out``:
-    the scalars, one 0e gate per gated irrep, then the gated irreps."""
-    return build_gate(irreps_out).irreps_in
-
-
 def build_gate(irreps_out, *, activation: str = "silu") -> Gate:
     r"""Gate nonlinearity: scalars pass through ``activation`` (``tanh`` for odd scalars, which
     keeps them odd); each irrep with :math:`l > 0` is multiplied by a sigmoid of its own scalar gate.
@@ -123,7 +102,7 @@ def build_gate(irreps_out, *, activation: str = "silu") -> Gate:
     irreps_out = o3.Irreps(irreps_out)
     scalars = o3.Irreps([(mul, ir) for mul, ir in irreps_out if ir.l == 0])
     gated = o3.Irreps([(mul, ir) for mul, ir in irreps_out if ir.l > 0])
-    act = _activation(activation)
+    act = get_activation(activation)
     return Gate(
         scalars,
         [act if ir.p == 1 else torch.tanh for _, ir in scalars],

@@ -33,7 +33,7 @@ class BesselBasis(nn.Module):
             raise ValueError(f"num_basis must be at least 1, got {num_basis}")
         self.cutoff = float(cutoff)
         self.num_basis = int(num_basis)
-        self.irreps_out = o3.Irreps(f"{num_basis}x0e")
+        self.irreps_in, self.irreps_out = o3.Irreps("0e"), o3.Irreps(f"{num_basis}x0e")  # lengths -> features
         freqs = math.pi * torch.arange(1, num_basis + 1, dtype=torch.get_default_dtype())
         if trainable:
             self.frequencies = nn.Parameter(freqs)
@@ -70,6 +70,7 @@ class PolynomialEnvelope(nn.Module):
             raise ValueError(f"envelope exponent p must be at least 2 for a smooth force, got {p}")
         self.cutoff = float(cutoff)
         self.p = int(p)
+        self.irreps_in = self.irreps_out = o3.Irreps("0e")  # lengths -> envelope
 
     def forward(self, lengths: torch.Tensor) -> torch.Tensor:
         # Evaluated in the factored form u(d) = (1 - d)^3 sum_{k<p} T_{k+1} d^k, T_n = n(n+1)/2
@@ -99,7 +100,7 @@ class RadialEmbedding(nn.Module):
         super().__init__()
         self.basis = BesselBasis(cutoff, num_basis, trainable=trainable)
         self.envelope = PolynomialEnvelope(cutoff, envelope_p)
-        self.irreps_out = self.basis.irreps_out
+        self.irreps_in, self.irreps_out = o3.Irreps("0e"), self.basis.irreps_out
 
     def forward(self, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         envelope = self.envelope(lengths)  # [E]

@@ -44,6 +44,7 @@ class PyramidalReadout(nn.Module):
 
     def __init__(self, channels: int, widths: Sequence[int] = (64, 32, 16, 16), *, layer_norm: bool = True) -> None:
         super().__init__()
+        self.irreps_in, self.irreps_out = o3.Irreps(f"{channels}x0e"), o3.Irreps("0e")
         widths = list(widths)
         if not all(isinstance(w, int) and w >= 1 for w in widths):
             raise ValueError(f"readout widths must be positive integers, got {widths}")
@@ -74,6 +75,7 @@ class ScaleShiftEnergies(nn.Module):
 
     def __init__(self, num_species: int, *, scale: float = 1.0, shift: float = 0.0, learned_species_shift: bool = False) -> None:
         super().__init__()
+        self.irreps_in = self.irreps_out = o3.Irreps("0e")  # raw energy -> energy, per atom
         self.register_buffer("scale", torch.tensor(float(scale)))
         self.register_buffer("shift", torch.tensor(float(shift)))
         self.register_buffer("reference_energies", torch.zeros(num_species))  # [num_species], eV

@@ -11,11 +11,10 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.nn.functional import scaled_dot_product_attention
 from torch_geometric.utils import to_dense_batch
 
-__all__ = ["ACTIVATIONS", "MultiheadAttentionBlock", "SetAttentionBlock", "SetTransformerEncoder", "self_attention_mask"]
+from .activations import Activation
 
-# SiLU is smooth (C-infinity), so autograd forces are continuous; ReLU (the Set Transformer reference
-# code's choice) has a kink at 0 that makes forces jump wherever a hidden unit changes sign.
-ACTIVATIONS = {"silu": nn.SiLU, "tanh": nn.Tanh, "relu": nn.ReLU}
+__all__ = ["MultiheadAttentionBlock", "SetAttentionBlock", "SetTransformerEncoder", "self_attention_mask"]
+
 
 
 def self_attention_mask(node_mask: torch.Tensor, *, mask_self: bool = True) -> torch.Tensor:
@@ -93,8 +92,6 @@ class MultiheadAttentionBlock(nn.Module):
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if channels % num_heads:
             raise ValueError(f"channels ({channels}) must be divisible by the number of heads ({num_heads})")
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"unknown activation '{activation}', choose one of {list(ACTIVATIONS)}")
         self.channels, self.num_heads, self.head_dim = channels, num_heads, channels // num_heads
         self.ff_hidden, self.activation, self.layer_norm = ff_hidden, activation, bool(layer_norm)
         self.lin_query = nn.Linear(channels, channels)  # W^Q (all heads)
@@ -102,7 +99,7 @@ class MultiheadAttentionBlock(nn.Module):
         self.lin_value = nn.Linear(channels, channels)  # W^V
         self.lin_out = nn.Linear(channels, channels)  # W^O
         self.feed_forward = nn.Sequential(
-            nn.Linear(channels, ff_hidden), ACTIVATIONS[activation](), nn.Linear(ff_hidden, channels)
+            nn.Linear(channels, ff_hidden), Activation(activation), nn.Linear(ff_hidden, channels)
         )  # rFF
         self.norm_attention = nn.LayerNorm(channels) if layer_norm else None
         self.norm_feed_forward = nn.LayerNorm(channels) if layer_norm else None

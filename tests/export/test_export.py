@@ -93,7 +93,7 @@ def test_a_planted_bug_is_refused_and_nothing_written(tmp_path):
         def forward(self, lengths):
             return (lengths < model.cutoff).to(lengths.dtype)
 
-    model.envelope = HardCutoff()
+    model.radial.envelope = HardCutoff()
     path = tmp_path / "bug.pt2"
     with pytest.raises(ExportRefused, match="force jump at r_c|energy jump at r_c") as err:
         export_model(model, path, structures())

@@ -192,10 +192,13 @@ def test_attention_weights_have_a_zero_diagonal_and_rows_summing_to_one():
     model = small_a2i(num_blocks=3)
     lone = Atoms("Ne", positions=[[0.0, 0.0, 0.0]])
     structures = [cluster(5), lone, triclinic_box()]
-    weights = model.attention_weights(atoms_to_batch(structures, model.cutoff, dtype=torch.float64, with_labels=False))
-    assert len(weights) == 3 and all(len(per_block) == 3 for per_block in weights)
-    for per_block in weights:
-        for atoms, w in zip(structures, per_block):
+    attention = model.attention_weights(atoms_to_batch(structures, model.cutoff, dtype=torch.float64, with_labels=False))
+    n_pairs = sum(len(a) * (len(a) - 1) for a in structures)
+    assert attention.edge_index.shape == (2, n_pairs) and len(attention.weights) == 3
+    assert all(w.shape == (n_pairs, 2) for w in attention.weights)
+    for block in range(3):
+        for s, atoms in enumerate(structures):
+            w = attention.dense(block, s)
             n = len(atoms)
             assert w.shape == (2, n, n)
             assert torch.diagonal(w, dim1=-2, dim2=-1).abs().max() == 0

@@ -17,7 +17,7 @@ E0 = {"H": -13.6, "C": -1029.0, "O": -2041.0}
 def test_attention_weights_are_distributions_over_each_atoms_neighbours():
     model = small_gatv2(torch.float64, num_heads=2, num_layers=3)
     graph = atoms_to_graph(water_box(), CUTOFF, dtype=torch.float64)
-    edge_index, attention = model.attention_weights(graph)
+    edge_index, attention, _ = model.attention_weights(graph)
     assert torch.equal(edge_index, graph[keys.EDGE_INDEX])
     assert len(attention) == 3
     for alpha in attention:
@@ -64,3 +64,17 @@ def test_constructor_validation(kwargs, message):
     species = kwargs.pop("species", ["H", "O"])
     with pytest.raises(ValueError, match=message):
         GATv2Potential(species, **kwargs)
+
+
+def test_checkpoints_from_before_the_shared_radial_embedding_load():
+    """The Bessel frequencies moved from ``basis.`` to ``radial.basis.``; old state dicts still load."""
+    for edge_features in ("bessel", "distance"):
+        model = small_gatv2(torch.float64, edge_features=edge_features)
+        state = model.state_dict()
+        frequencies = state.pop("radial.basis.frequencies")
+        if edge_features == "bessel":
+            state["basis.frequencies"] = frequencies
+        fresh = small_gatv2(torch.float64, seed=1, edge_features=edge_features)
+        fresh.load_state_dict(state)
+        graph = atoms_to_graph(ethanol(), CUTOFF, dtype=torch.float64, with_labels=False)
+        assert torch.equal(fresh(graph)[keys.ENERGY], model(graph)[keys.ENERGY])

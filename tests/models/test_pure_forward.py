@@ -75,7 +75,7 @@ def _forward_sources():
         for _, cls in inspect.getmembers(package, inspect.isclass):
             if not issubclass(cls, torch.nn.Module) or not cls.__module__.startswith("equiformer_lite"):
                 continue
-            for name in ("forward", "atomic_energies", "energies_from_geometry"):
+            for name in ("forward", "compute", "atomic_energies", "raw_energies", "stages"):
                 fn = cls.__dict__.get(name)
                 if fn is not None:
                     yield f"{cls.__name__}.{name}", textwrap.dedent(inspect.getsource(fn))
