@@ -19,6 +19,7 @@ from torch_geometric.loader import DataLoader
 
 from ..data import keys
 from ..models import MODELS, load_model, save_model
+from ..utils import free_cores
 from .config import RunConfig
 from .metrics import MetricAccumulator
 from .plots import plot_learning_curve, plot_parity
@@ -144,6 +145,15 @@ def train_from_config(config: RunConfig, *, resume: bool = False) -> dict[str, A
     t = config.training
     if t.num_threads is not None:
         torch.set_num_threads(t.num_threads)
+    elif "OMP_NUM_THREADS" not in os.environ and torch.get_num_threads() > 1:
+        # Not told: leave the cores other jobs keep busy (spinning threads on a shared core cost
+        # ~3x; benchmarks/bench_threads.py).
+        free = free_cores()
+        if free < torch.get_num_threads():
+            if rank == 0:
+                print(f"{torch.get_num_threads() - free} of {torch.get_num_threads()} cores are busy with other "
+                      f"processes: training on {free} thread(s) (training.num_threads overrides)")
+            torch.set_num_threads(free)
     torch.manual_seed(t.seed)
     np.random.seed(t.seed)
     out = Path(config.output_dir)

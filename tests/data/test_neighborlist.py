@@ -82,3 +82,15 @@ def test_edges_are_within_cutoff_and_no_neighbour_is_dropped():
     # Dense: hundreds of neighbours per atom, far above any "max_num_neighbors" default (32).
     assert edge_index.shape[1] / 8 > 100
     assert edge_index.shape[1] == len(_ase(atoms, 6.0))
+
+
+@pytest.mark.parametrize("pbc", [[True, True, False], [True, False, False]], ids=["2D", "1D"])
+def test_partly_periodic_cell_with_zero_vectors_matches_ase(pbc):
+    """A 2D (or 1D) cell whose non-periodic lattice vectors are zero, as the A2I systems use."""
+    rng = np.random.default_rng(3)
+    lengths = np.where(pbc, 4.0, 0.0)
+    cell = np.diag(lengths)
+    positions = rng.uniform(0, 4, size=(12, 3)) * np.where(pbc, 1.0, 0.5)
+    atoms = Atoms("Ar" * 12, positions=positions, cell=cell, pbc=pbc)
+    ours, ref = _ours(atoms, 2.5), _ase(atoms, 2.5)
+    assert ours == ref and len(ours) > 12
