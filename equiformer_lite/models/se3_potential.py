@@ -241,12 +241,8 @@ class SE3Potential(AtomisticPotential):
         each receiver's neighbours sum to one per head (before the envelope scales the messages)."""
         inputs = self.prepare_inputs(data)
         vectors = edge_vectors(inputs.pos, inputs.edge_index, inputs.shift, inputs.cell, inputs.batch)  # [E, 3]
-        sh = self.spherical_harmonics(vectors)
-        radial, envelope = self.radial(vectors.norm(dim=-1))
-        x = self.embedding(inputs.species)
-        one_hot = species_one_hot(inputs.species, self.num_species, x.dtype)
-        weights = []
-        for layer in self.layers:
-            weights.append(layer.attend(x, sh, radial, envelope, inputs.edge_index)[0])  # [E, H]
-            x = layer(x, sh, radial, envelope, inputs.edge_index, one_hot)
+        stages = self.stages(inputs.species, vectors, inputs.edge_index)
+        layer_inputs = [stages["species embedding"]] + [stages[f"attention layer {k}"] for k in range(1, len(self.layers))]
+        edge_stages = (stages["spherical harmonics"], stages["radial features"], stages["envelope"])
+        weights = [layer.attend(x, *edge_stages, inputs.edge_index)[0] for layer, x in zip(self.layers, layer_inputs)]  # [E, H] each
         return AttentionWeights(inputs.edge_index, weights, inputs.batch)
