@@ -76,7 +76,7 @@ from equiformer_lite.train.metrics import MetricAccumulator
 
 MODELS = ("a2i", "a2i-nope", "fcn", "wall", "gatv2", "se3")
 METRICS = ("atomic_mae", "atomic_mme", "atomic_nmae", "atomic_mape")
-A2I_INPUT_CUTOFF = 1.0  # A2I attends to all atoms: its graph radius only serves the overlap check
+A2I_INPUT_CUTOFF = A2IPotential.graph_cutoff_of({})  # no edges: the graph radius only serves the overlap check
 TEST_SEED_OFFSET = 1000
 
 # Table I of the paper: (MAE, MME, NMAE, MAPE in %), each as (mean, +-), N_sample = 128. Keys are
@@ -259,7 +259,7 @@ def build_model(name: str, spec: SystemSpec, scale: float, shift: float, args: a
     if name in ("a2i", "a2i-nope"):
         use_pe = name == "a2i" and periodic
         model = A2IPotential(
-            species, A2I_INPUT_CUTOFF, num_blocks=8, channels=32, num_heads=4, position_encoding=use_pe,
+            species, num_blocks=8, channels=32, num_heads=4, position_encoding=use_pe,
             species_encoding="extra_dimension", spatial_dims=dims, layer_norm=False, activation="silu",
             scale=scale, shift=shift, dtype="float32",
         )  # fmt: skip

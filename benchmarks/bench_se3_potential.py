@@ -20,7 +20,7 @@ import torch
 from ase.build import bulk, molecule
 from ase.neighborlist import neighbor_list as ase_neighbor_list
 
-from equiformer_lite import SE3Potential, atoms_to_graph
+from equiformer_lite import EquiformerCalculator, SE3Potential, atoms_to_graph
 from equiformer_lite.data import neighbor_list
 
 
@@ -66,7 +66,7 @@ def main() -> None:
             t_energy = median_time(lambda: model(graph, compute_forces=False, compute_stress=False), args.repeats)
         t_forces = median_time(lambda: model(graph, compute_stress=False), args.repeats)
         t_stress = median_time(lambda: model(graph, compute_stress=True), args.repeats) if periodic else None
-        atoms.calc = model.as_calculator()
+        atoms.calc = EquiformerCalculator(model)
 
         def calc_call():
             atoms.calc.reset()

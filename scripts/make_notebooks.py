@@ -22,7 +22,7 @@ import matplotlib.pyplot as plt
 from ase import Atoms
 from ase.build import bulk, molecule
 
-from equiformer_lite import SE3Potential, atoms_to_graph
+from equiformer_lite import EquiformerCalculator, SE3Potential, atoms_to_graph
 from equiformer_lite.testing import model_equivariance_errors, se3_layerwise_errors
 
 torch.manual_seed(0)
@@ -31,14 +31,14 @@ print(model.irreps_hidden, "|", sum(p.numel() for p in model.parameters()), "par
     ("md", "## A molecule and a crystal through ASE"),
     ("code", """ethanol = molecule("CH3CH2OH")
 ethanol.rattle(0.05, seed=1)
-ethanol.calc = model.as_calculator()
+ethanol.calc = EquiformerCalculator(model)
 print("ethanol energy (eV):", round(ethanol.get_potential_energy(), 6))
 print("per-atom energies sum to it:", np.isclose(ethanol.get_potential_energies().sum(), ethanol.get_potential_energy()))
 print("net force (eV/Å):", np.abs(ethanol.get_forces().sum(axis=0)).max())
 
 diamond = bulk("C", "diamond", a=3.57)
 diamond.rattle(0.05, seed=2)
-diamond.calc = model.as_calculator()
+diamond.calc = EquiformerCalculator(model)
 print("diamond energy (eV):", round(diamond.get_potential_energy(), 6))
 print("diamond stress (eV/Å³, Voigt):", np.round(diamond.get_stress(), 6))"""),
     ("md", """## Equivariance, layer by layer
@@ -79,7 +79,7 @@ radii = np.linspace(4.0, 5.5, 151)
 energies, forces = [], []
 for r in radii:
     atoms = Atoms("OHH", positions=[[0, 0, 0], [1.0, 0, 0], r * direction])
-    atoms.calc = m.as_calculator()
+    atoms.calc = EquiformerCalculator(m)
     energies.append(atoms.get_potential_energy()); forces.append(atoms.get_forces()[2] @ direction)
 fig, axes = plt.subplots(1, 2, figsize=(9, 3))
 axes[0].plot(radii, energies); axes[0].set_xlabel("r (Å)"); axes[0].set_ylabel("E (eV)")
@@ -106,7 +106,7 @@ from pathlib import Path
 import numpy as np
 from IPython.display import Image, display
 
-from equiformer_lite import load_model
+from equiformer_lite import EquiformerCalculator, load_model
 from equiformer_lite.train import RunConfig, train_from_config
 
 out = Path(tempfile.mkdtemp()) / "quickstart"
@@ -131,7 +131,7 @@ from equiformer_lite.train import resolve_data_paths
 
 model = load_model(out / "model.pt")
 atoms = read(resolve_data_paths("bundled:ethanol")[0], index=0)
-atoms.calc = model.as_calculator()
+atoms.calc = EquiformerCalculator(model)
 MaxwellBoltzmannDistribution(atoms, temperature_K=300, rng=np.random.default_rng(0))
 dyn = VelocityVerlet(atoms, timestep=0.5 * units.fs)
 energies = []

@@ -13,7 +13,7 @@ from ..data import DEFAULT_MIN_DISTANCE, atoms_to_graph, keys
 from ..models import AtomisticPotential, load_model
 
 if TYPE_CHECKING:
-    from ..export import ExportedPotential
+    from ..models.exported import ExportedPotential
 
 __all__ = ["EquiformerCalculator"]
 
@@ -33,9 +33,9 @@ class EquiformerCalculator(Calculator):
         symbolic, so MD does not recompile. Not for an exported ``.pt2`` (compiled already).
 
     >>> from ase.build import molecule
-    >>> from equiformer_lite import SE3Potential
+    >>> from equiformer_lite import EquiformerCalculator, SE3Potential
     >>> atoms = molecule("H2O")
-    >>> atoms.calc = SE3Potential(["H", "O"], cutoff=4.0, channels=8, num_layers=1).as_calculator()
+    >>> atoms.calc = EquiformerCalculator(SE3Potential(["H", "O"], cutoff=4.0, channels=8, num_layers=1))
     >>> atoms.get_forces().shape
     (3, 3)
     """
@@ -74,7 +74,7 @@ class EquiformerCalculator(Calculator):
             raise PropertyNotImplementedError("stress needs a fully periodic cell (pbc all True)")
         graph = atoms_to_graph(
             self.atoms,
-            self.model.cutoff,
+            self.model.graph_cutoff,
             dtype=self.model.dtype,
             with_labels=False,
             min_distance=self.min_distance,

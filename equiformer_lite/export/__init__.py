@@ -1,7 +1,7 @@
 """Deployment: a potential compiled ahead of time into one ``.pt2`` file (torch.export +
 AOTInductor) that runs without the package's model classes, checked before it is written."""
 
-from .artefact import ExportedPotential, is_exported
+from ..models.exported import ExportedPotential, is_exported
 from .compile import DEVIATION_BOUNDS, ExportRefused, ExportReport, export_model, format_report, trace_model
 
 __all__ = [

@@ -21,7 +21,7 @@ from ..data import atoms_to_graph, keys
 from ..models.base import AtomisticPotential, ModelInputs
 from ..testing.audit import AuditRow, audit
 from ..testing.equivariance import relative_error
-from .artefact import EXPORT_FORMAT, METADATA_KEY, ExportedPotential
+from ..models.exported import EXPORT_FORMAT, METADATA_KEY, ExportedPotential
 
 __all__ = ["ExportRefused", "ExportReport", "check_structures", "export_model", "format_report", "trace_model", "DEVIATION_BOUNDS"]
 
@@ -72,7 +72,7 @@ def check_structures(model, structures: Iterable[Atoms]) -> list[Atoms]:
 
 
 def _tensors(model, atoms: Atoms) -> tuple[torch.Tensor, ...]:
-    inputs = model.prepare_inputs(atoms_to_graph(atoms, model.cutoff, dtype=model.dtype, with_labels=False))
+    inputs = model.prepare_inputs(atoms_to_graph(atoms, model.graph_cutoff, dtype=model.dtype, with_labels=False))
     return inputs.pos, inputs.species, inputs.edge_index, inputs.shift, inputs.cell[0], inputs.pbc[0]
 
 
@@ -134,7 +134,7 @@ def _deviation(model, exported: ExportedPotential, structures: list[Atoms]) -> d
     model's can, would otherwise turn float32 round-off into a large relative error)."""
     worst: dict[str, float] = {}
     for atoms in structures:
-        graph = atoms_to_graph(atoms, model.cutoff, dtype=model.dtype, with_labels=False)
+        graph = atoms_to_graph(atoms, model.graph_cutoff, dtype=model.dtype, with_labels=False)
         ours = {k: v.detach() for k, v in model(graph).items()}
         theirs = exported(graph)
         errors = {keys.ENERGY: float((ours[keys.ENERGY] - theirs[keys.ENERGY]).abs().sum()
@@ -178,7 +178,7 @@ def export_model(
     model = model.eval()
     metadata = {
         "format": EXPORT_FORMAT, "model_type": model.model_type, "species": list(model.species),
-        "cutoff": model.cutoff, "dtype": str(model.dtype).removeprefix("torch."), "config": model.config,
+        "cutoff": model.cutoff, "graph_cutoff": model.graph_cutoff, "dtype": str(model.dtype).removeprefix("torch."), "config": model.config,
         "units": UNITS, "version": __version__, "device": "cpu",
         "rotation_invariant": model.rotation_invariant, "local": model.local,
     }

@@ -61,12 +61,9 @@ class A2IPotential(AtomisticPotential):
     Parameters
     ----------
     species : elements the model knows, as symbols or atomic numbers (the synthetic LJ data use Ar).
-    cutoff : **not** an interaction range -- attention spans all atoms of a structure. It is the
-        radius of the neighbour list the data pipeline (:func:`atoms_to_graph`, the ASE
-        calculator) builds for this model, which serves only input validation (pairs closer than
-        ``min_distance`` are rejected as overlapping atoms) and is otherwise unused. The default
-        1.0 (length units of the data: Å, or σ for the reduced-unit systems) keeps that list
-        tiny while still seeing every overlapping pair.
+        There is no cutoff: attention spans all atoms of a structure, and the model reads no
+        neighbour list (``needs_edges = False``). The data pipeline builds its graphs at
+        :attr:`graph_cutoff` (the overlap radius), which only rejects overlapping atoms.
     num_blocks : Set Attention Blocks (paper: 8).
     channels : hidden width :math:`d_v` (paper: 32); divisible by ``num_heads``.
     num_heads : attention heads :math:`h` (paper: 4).
@@ -85,7 +82,7 @@ class A2IPotential(AtomisticPotential):
     >>> from equiformer_lite.data import atoms_to_graph
     >>> model = A2IPotential(["Ar"], num_blocks=2, channels=8, num_heads=2, spatial_dims=2)
     >>> box = Atoms("Ar3", positions=[[0, 0, 0], [1.1, 0, 0], [0, 1.2, 0]], cell=[4, 4, 4], pbc=[1, 1, 0])
-    >>> model(atoms_to_graph(box, model.cutoff))["forces"].shape
+    >>> model(atoms_to_graph(box, model.graph_cutoff))["forces"].shape
     torch.Size([3, 3])
     """
 
@@ -93,11 +90,11 @@ class A2IPotential(AtomisticPotential):
     rotation_invariant = False  # raw coordinates, by the paper's design
     local = False  # every atom attends to every other atom of its structure
     learned_species_shift = False  # the energy head: scale, shift and E0s only
+    needs_edges = False  # no cutoff, no neighbour list
 
     def __init__(
         self,
         species: Sequence[Union[str, int]],
-        cutoff: float = 1.0,
         *,
         num_blocks: int = 8,
         channels: int = 32,
@@ -114,7 +111,7 @@ class A2IPotential(AtomisticPotential):
         dtype: Optional[Union[str, torch.dtype]] = None,
     ) -> None:
         config = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
-        super().__init__(species, cutoff)
+        super().__init__(species, cutoff=None)
         for name, value in (("num_blocks", num_blocks), ("channels", channels), ("num_heads", num_heads)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")

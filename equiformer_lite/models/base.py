@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import inspect
 from dataclasses import dataclass
 from typing import Any, Mapping, NamedTuple, Optional, Sequence, Union
 
@@ -11,6 +12,7 @@ from torch import nn
 from torch_geometric.utils import scatter
 
 from ..data import keys
+from ..data.graph import DEFAULT_MIN_DISTANCE
 from ..data.neighborlist import edge_vectors
 from ..data.species import parse_species, species_index, species_table
 from ..nn.readout import ScaleShiftEnergies
@@ -135,15 +137,39 @@ class AtomisticPotential(nn.Module):
     local: bool = True
     # The energy head: a trained per-element shift on top of the data's (see ScaleShiftEnergies).
     learned_species_shift: bool = True
+    # Whether the model reads the neighbour list's edges. A model without edges (global attention
+    # on coordinates) has no cutoff; the data pipeline then builds its graph at the overlap radius
+    # only, so that overlapping atoms are still rejected (see :attr:`graph_cutoff`).
+    needs_edges: bool = True
 
-    def __init__(self, species: Sequence[Union[str, int]], cutoff: float) -> None:
+    def __init__(self, species: Sequence[Union[str, int]], cutoff: Optional[float]) -> None:
         super().__init__()
-        if not (isinstance(cutoff, (int, float)) and cutoff > 0):
+        if self.needs_edges and not (isinstance(cutoff, (int, float)) and not isinstance(cutoff, bool) and cutoff > 0):
             raise ValueError(f"cutoff must be a positive number of Å, got {cutoff!r}")
+        if not self.needs_edges and cutoff is not None:
+            raise ValueError(f"{type(self).__name__} reads no neighbour list and takes no cutoff, got {cutoff!r}")
         self.species = parse_species(species)
-        self.cutoff = float(cutoff)
+        self.cutoff: Optional[float] = None if cutoff is None else float(cutoff)
         self.register_buffer("z_to_index", species_table(self.species), persistent=False)
         self.config: dict[str, Any] = {}
+
+    @property
+    def graph_cutoff(self) -> float:
+        """The radius (Å) of the neighbour list the data pipeline builds for this model: its
+        cutoff, or for a model without edges :data:`~equiformer_lite.data.DEFAULT_MIN_DISTANCE`
+        (the list then holds only overlapping pairs, which graph building rejects)."""
+        return self.cutoff if self.needs_edges else DEFAULT_MIN_DISTANCE
+
+    @classmethod
+    def graph_cutoff_of(cls, config: Mapping[str, Any]) -> float:
+        """:attr:`graph_cutoff` of the model a config would build, before building it (a training
+        run builds its graphs first: the model's statistics come from them)."""
+        if not cls.needs_edges:
+            return DEFAULT_MIN_DISTANCE
+        cutoff = config.get("cutoff", inspect.signature(cls).parameters["cutoff"].default)
+        if cutoff is inspect.Parameter.empty or not isinstance(cutoff, (int, float)) or isinstance(cutoff, bool) or cutoff <= 0:
+            raise ValueError(f"{cls.__name__} needs a positive cutoff in Å, got {config.get('cutoff')!r}")
+        return float(cutoff)
 
     def _build_from_config(self, config: dict[str, Any]) -> None:
         """Finish a subclass constructor: make ``config`` (its ``locals()``) YAML-safe and complete
@@ -261,16 +287,10 @@ class AtomisticPotential(nn.Module):
         memo[id(self)] = clone
         return clone.train(self.training)
 
-    def as_calculator(self, **kwargs):
-        """An ASE calculator backed by this model (see :class:`EquiformerCalculator`)."""
-        from ..calculators import EquiformerCalculator
-
-        return EquiformerCalculator(self, **kwargs)
-
     def prepare_inputs(self, data: Any) -> "ModelInputs":
         """Validated model inputs of a graph/batch (see :func:`validate_inputs`), in the model's dtype;
         then the model's own checks (:meth:`check_inputs`)."""
-        inputs = validate_inputs(data, dtype=self.dtype, cutoff=self.cutoff, z_to_index=self.z_to_index, species=self.species)
+        inputs = validate_inputs(data, dtype=self.dtype, cutoff=self.graph_cutoff, z_to_index=self.z_to_index, species=self.species)
         self.check_inputs(inputs)
         return inputs
 

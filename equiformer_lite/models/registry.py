@@ -11,6 +11,7 @@ import torch
 from ..utils import atomic_save
 from .a2i_potential import A2IPotential
 from .base import AtomisticPotential
+from .exported import ExportedPotential, is_exported
 from .gatv2_potential import GATv2Potential
 from .se3_potential import SE3Potential
 
@@ -51,8 +52,6 @@ def load_model(path: Union[str, os.PathLike], map_location: Union[str, torch.dev
     """Rebuild a model saved by :func:`save_model`, in eval mode and its saved dtype; or load an
     artefact written by ``equiformer-lite export`` (a ``.pt2`` file) as an
     :class:`~equiformer_lite.export.ExportedPotential`, which takes the same calls."""
-    from ..export.artefact import ExportedPotential, is_exported
-
     if is_exported(path):
         return ExportedPotential.load(path).to(map_location)
     try:
@@ -65,6 +64,9 @@ def load_model(path: Union[str, os.PathLike], map_location: Union[str, torch.dev
     if missing:
         raise ValueError(f"{path} lacks {sorted(missing)}: not a model file written by save_model")
     config = {**payload["config"], "dtype": payload.get("dtype", payload["config"].get("dtype"))}
+    model_class = MODELS.get(payload["model_type"])
+    if model_class is not None and not model_class.needs_edges:
+        config.pop("cutoff", None)  # files from before the edgeless A2I carried a placeholder radius
     model = build_model(payload["model_type"], **config)
     try:
         model.load_state_dict(payload["state_dict"])

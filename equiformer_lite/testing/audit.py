@@ -74,7 +74,7 @@ def audit(
     structures = list(structures)
     for index, atoms in enumerate(structures):
         name = f"{index}:{atoms.get_chemical_formula()}{' (periodic)' if atoms.pbc.all() else ''}"
-        graph = atoms_to_graph(atoms, model.cutoff, dtype=model.dtype, with_labels=False)
+        graph = atoms_to_graph(atoms, model.graph_cutoff, dtype=model.dtype, with_labels=False)
         if rotations:
             eq = model_equivariance_errors(model, graph, n_trials=n_trials, reflections=parity, seed=seed)
             rows += [AuditRow(name, f"rotation{'+reflection' if parity else ''} {k}", v, tol["symmetry"]) for k, v in eq.items()]

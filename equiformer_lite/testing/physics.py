@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from ase import Atoms
 
+from ..calculators import EquiformerCalculator
 from ..data import atoms_to_graph, keys
 from .equivariance import relative_error
 
@@ -27,7 +28,7 @@ __all__ = [
 
 def evaluate(model, atoms: Atoms, **kwargs) -> dict[str, torch.Tensor]:
     """Model outputs for one structure, with the graph built at the model's cutoff and dtype."""
-    graph = atoms_to_graph(atoms, model.cutoff, dtype=model.dtype, with_labels=False)
+    graph = atoms_to_graph(atoms, model.graph_cutoff, dtype=model.dtype, with_labels=False)
     return {k: v.detach() for k, v in model(graph, **kwargs).items()}
 
 
@@ -121,7 +122,7 @@ def nve_energy_spread(
     from ase.md.verlet import VelocityVerlet
 
     atoms = atoms.copy()
-    atoms.calc = model.as_calculator()
+    atoms.calc = EquiformerCalculator(model)
     MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_K, rng=np.random.default_rng(seed))
     dyn = VelocityVerlet(atoms, timestep=timestep_fs * units.fs)
     energies = [atoms.get_total_energy()]

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
 
 import yaml
 
-__all__ = ["DataConfig", "TrainingConfig", "RunConfig", "load_config"]
+__all__ = ["DataConfig", "TrainingConfig", "RunConfig", "check_model_section", "load_config"]
 
 
 # GFN2-xTB (tblite 0.8.0) energies of isolated H, C and O atoms, eV (data_cards/ethanol_gfn2_md.md).
@@ -184,6 +185,7 @@ class RunConfig:
             raise ValueError(f"unknown top-level config keys {sorted(unknown)}; allowed: model, data, training, output_dir")
         model = dict(raw["model"]) if raw.get("model") else dict(DEFAULT_MODEL)
         model.setdefault("type", "se3")
+        check_model_section(model)
         return cls(
             model=model,
             data=_section(DataConfig, raw.get("data"), "data"),
@@ -193,6 +195,35 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+# Model arguments a training run sets itself, and where they come from instead.
+RUN_SET_MODEL_KEYS = {
+    "dtype": "training.dtype",
+    "atomic_energies": "data.atomic_energies (or the fit to the training energies)",
+    "scale": "the training data's statistics",
+    "shift": "the training data's statistics",
+}
+
+
+def check_model_section(model: dict[str, Any]) -> None:
+    """The ``model`` section against the constructor of the model it names: an unknown type, a
+    key the constructor lacks, or one the run sets itself is a ``ValueError`` naming the allowed keys."""
+    from ..models import MODELS
+
+    model_type = model.get("type")
+    if model_type not in MODELS:
+        raise ValueError(f"unknown model type {model_type!r} in 'model'; choose one of {sorted(MODELS)}")
+    model_class = MODELS[model_type]
+    parameters = set(inspect.signature(model_class).parameters) - {"args", "kwargs"}
+    allowed = sorted(parameters - set(RUN_SET_MODEL_KEYS) | {"type"})
+    for key in model:
+        if key in RUN_SET_MODEL_KEYS:
+            raise ValueError(f"'model.{key}' is set by the run from {RUN_SET_MODEL_KEYS[key]}; remove it from 'model'")
+        if key == "cutoff" and not model_class.needs_edges:
+            raise ValueError(f"'model.cutoff': the {model_type} model reads no neighbour list and takes no cutoff; remove it")
+        if key not in allowed:
+            raise ValueError(f"unknown key {key!r} in 'model' for type {model_type!r}; allowed: {allowed}")
 
 
 def _section(cls, raw: Optional[dict], name: str):

@@ -20,7 +20,7 @@ from torch_geometric.loader import DataLoader
 from ..data import keys
 from ..models import MODELS, load_model, save_model
 from ..utils import free_cores
-from .config import RunConfig
+from .config import RunConfig, check_model_section
 from .metrics import MetricAccumulator
 from .plots import plot_learning_curve, plot_parity
 from .trainer import Trainer
@@ -157,11 +157,11 @@ def train_from_config(config: RunConfig, *, resume: bool = False) -> dict[str, A
     torch.manual_seed(t.seed)
     np.random.seed(t.seed)
     out = Path(config.output_dir)
+    check_model_section(config.model)  # a RunConfig may be built without from_dict
     model_config = dict(config.model)
     model_type = model_config.pop("type")
-    if model_type not in MODELS:
-        raise ValueError(f"unknown model type '{model_type}', choose one of {sorted(MODELS)}")
-    cutoff = float(model_config.get("cutoff", 5.0))
+    model_class = MODELS[model_type]
+    cutoff = model_class.graph_cutoff_of(model_config)  # the graphs come first: the statistics need them
 
     train_set, val_set, test_set = load_splits(config, cutoff)
     species = model_config.pop("species", None) or sorted({s for part in (train_set, val_set, test_set) for s in part.species})
@@ -171,7 +171,6 @@ def train_from_config(config: RunConfig, *, resume: bool = False) -> dict[str, A
     stats = compute_statistics(train_set, species, e0)
     per_atom_only = t.atomic_energies_weight > 0 and t.forces_weight == 0  # e.g. the A2I paper's task
     scale, shift = stats.suggested_scale_shift(per_atom_labels=per_atom_only)
-    model_class = MODELS[model_type]
     if "avg_num_neighbors" in inspect.signature(model_class).parameters:
         model_config.setdefault("avg_num_neighbors", stats.avg_num_neighbors)
     model = model_class(species=species, dtype=t.dtype, atomic_energies=e0, scale=scale, shift=shift, **model_config)
@@ -229,7 +228,7 @@ def evaluate_model(model_path: Union[str, Path], data: Union[str, Sequence[str]]
     from ..data import AtomicDataset
 
     model = load_model(model_path)
-    datasets = [AtomicDataset.from_file(p, model.cutoff, **data_kwargs) for p in resolve_data_paths(data)]
+    datasets = [AtomicDataset.from_file(p, model.graph_cutoff, **data_kwargs) for p in resolve_data_paths(data)]
     dataset = datasets[0] if len(datasets) == 1 else AtomicDataset.concatenate(datasets)
     metrics = MetricAccumulator()
     for batch in DataLoader(dataset, batch_size=batch_size):

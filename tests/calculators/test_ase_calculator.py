@@ -16,7 +16,7 @@ from tests.conftest import diamond, ethanol, small_model, water_box
 
 def test_properties_of_a_molecule():
     atoms = ethanol()
-    atoms.calc = small_model(torch.float64).as_calculator()
+    atoms.calc = EquiformerCalculator(small_model(torch.float64))
     energy = atoms.get_potential_energy()
     assert isinstance(energy, float)
     assert atoms.get_potential_energies().sum() == pytest.approx(energy, abs=1e-10)
@@ -28,7 +28,7 @@ def test_properties_of_a_molecule():
 
 def test_forces_against_ase_numerical_forces():
     atoms = ethanol()
-    atoms.calc = small_model(torch.float64).as_calculator()
+    atoms.calc = EquiformerCalculator(small_model(torch.float64))
     forces = atoms.get_forces()
     numeric = calculate_numerical_forces(atoms, eps=1e-5)  # ASE's central differences
     assert np.abs(forces).max() > 1e-3
@@ -37,7 +37,7 @@ def test_forces_against_ase_numerical_forces():
 
 def test_stress_against_ase_numerical_stress_and_cell_filter():
     atoms = water_box()
-    calc = small_model(torch.float64).as_calculator()
+    calc = EquiformerCalculator(small_model(torch.float64))
     atoms.calc = calc
     stress = atoms.get_stress()
     assert stress.shape == (6,)
@@ -90,11 +90,11 @@ def test_calculator_from_file_and_float32(tmp_path):
 
 def test_calculator_rejects_bad_structures():
     atoms = molecule("H2O")
-    atoms.calc = small_model(torch.float64).as_calculator()
+    atoms.calc = EquiformerCalculator(small_model(torch.float64))
     atoms.positions[1] = atoms.positions[0] + 0.01
     with pytest.raises(ValueError, match="overlapping atoms"):
         atoms.get_potential_energy()
     atoms = molecule("NH3")
-    atoms.calc = small_model(torch.float64).as_calculator()
+    atoms.calc = EquiformerCalculator(small_model(torch.float64))
     with pytest.raises(ValueError, match="not among the model's species"):
         atoms.get_potential_energy()

@@ -28,8 +28,8 @@ def structures():
 def assert_round_trip(model, exported, atoms_list):
     bound = DEVIATION_BOUNDS[model.dtype]
     for atoms in atoms_list:
-        eager = model.as_calculator()
-        compiled = exported.as_calculator()
+        eager = EquiformerCalculator(model)
+        compiled = EquiformerCalculator(exported)
         for prop in ("energy", "forces") + (("stress",) if atoms.pbc.all() else ()):
             a, b = atoms.copy(), atoms.copy()
             a.calc, b.calc = eager, compiled
@@ -67,7 +67,7 @@ def test_gatv2_round_trip(gatv2_export):
 def model_graph(model, atoms):
     from equiformer_lite import atoms_to_graph
 
-    return atoms_to_graph(atoms, model.cutoff, dtype=model.dtype, with_labels=False)
+    return atoms_to_graph(atoms, model.graph_cutoff, dtype=model.dtype, with_labels=False)
 
 
 def test_exported_potential_validates_like_a_model(gatv2_export):
@@ -79,7 +79,7 @@ def test_exported_potential_validates_like_a_model(gatv2_export):
         exported.with_dtype(torch.float32)
     with pytest.raises(ValueError, match="not an exported potential"):
         ExportedPotential.load(__file__)
-    batch = atoms_to_batch([ethanol(), water_box()], model.cutoff, dtype=torch.float64)
+    batch = atoms_to_batch([ethanol(), water_box()], model.graph_cutoff, dtype=torch.float64)
     ours, theirs = model(batch), exported(batch)  # a batch: evaluated one structure at a time
     for key in (keys.ENERGY, keys.FORCES, keys.STRESS):
         assert relative_error(ours[key].detach(), theirs[key]) < 1e-10

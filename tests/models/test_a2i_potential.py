@@ -16,7 +16,8 @@ from ase import Atoms
 from ase.io import write
 from torch_geometric.data import Batch
 
-from equiformer_lite import A2IPotential, atoms_to_batch, atoms_to_graph, build_model, keys, load_model, save_model
+from equiformer_lite import A2IPotential, EquiformerCalculator, atoms_to_batch, atoms_to_graph, build_model, keys, load_model, save_model
+from equiformer_lite.data import DEFAULT_MIN_DISTANCE
 from equiformer_lite.data.synthetic import generate
 from equiformer_lite.testing import (
     evaluate,
@@ -81,7 +82,7 @@ def plane_box(n=10) -> Atoms:
 
 
 def graph(model, atoms):
-    return atoms_to_graph(atoms, model.cutoff, dtype=model.dtype, with_labels=False)
+    return atoms_to_graph(atoms, model.graph_cutoff, dtype=model.dtype, with_labels=False)
 
 
 # --- exact symmetries -------------------------------------------------------------------------------
@@ -168,7 +169,7 @@ def test_a_batch_of_different_sizes_equals_each_structure_alone():
     lone = Atoms("Ar", positions=[[0.3, 0.2, 0.1]])
     dimer = Atoms("ArNe", positions=[[0.0, 0.0, 0.0], [1.1, 0.2, -0.3]])
     structures = [cluster(), triclinic_box(), lone, dimer]
-    together = model(atoms_to_batch(structures, model.cutoff, dtype=torch.float64, with_labels=False))
+    together = model(atoms_to_batch(structures, model.graph_cutoff, dtype=torch.float64, with_labels=False))
     start = 0
     for b, atoms in enumerate(structures):
         alone = evaluate(model, atoms)
@@ -183,7 +184,7 @@ def test_a_batch_of_different_sizes_equals_each_structure_alone():
     assert all(torch.isfinite(v).all() for v in together.values())
     # The lone atom: every key is masked (its own), the attention output is zero, nothing is NaN.
     model.train()  # training differentiates the forces again (create_graph): still finite
-    out = model(atoms_to_graph(lone, model.cutoff, dtype=torch.float64, with_labels=False))
+    out = model(atoms_to_graph(lone, model.graph_cutoff, dtype=torch.float64, with_labels=False))
     out[keys.FORCES].square().sum().backward()
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
 
@@ -192,7 +193,7 @@ def test_attention_weights_have_a_zero_diagonal_and_rows_summing_to_one():
     model = small_a2i(num_blocks=3)
     lone = Atoms("Ne", positions=[[0.0, 0.0, 0.0]])
     structures = [cluster(5), lone, triclinic_box()]
-    attention = model.attention_weights(atoms_to_batch(structures, model.cutoff, dtype=torch.float64, with_labels=False))
+    attention = model.attention_weights(atoms_to_batch(structures, model.graph_cutoff, dtype=torch.float64, with_labels=False))
     n_pairs = sum(len(a) * (len(a) - 1) for a in structures)
     assert attention.edge_index.shape == (2, n_pairs) and len(attention.weights) == 3
     assert all(w.shape == (n_pairs, 2) for w in attention.weights)
@@ -302,6 +303,26 @@ def test_save_load_round_trip_and_registry(tmp_path):
     assert isinstance(build_model("a2i", species=["Ar"], num_blocks=1, channels=4, num_heads=1), A2IPotential)
 
 
+
+def test_a2i_reads_no_edges_and_takes_no_cutoff(tmp_path):
+    """Global attention needs no neighbour list: no cutoff, graphs at the overlap radius only, and
+    overlapping atoms still rejected where the graph is built."""
+    model = small_a2i()
+    assert model.cutoff is None and not model.needs_edges
+    assert model.graph_cutoff == A2IPotential.graph_cutoff_of({"num_blocks": 2}) == DEFAULT_MIN_DISTANCE
+    assert graph(model, cluster()).edge_index.shape[1] == 0
+    atoms = cluster()
+    atoms.positions[1] = atoms.positions[0] + [0.05, 0.0, 0.0]
+    with pytest.raises(ValueError, match="overlapping atoms"):
+        EquiformerCalculator(model).get_potential_energy(atoms)
+    # A file saved while A2I still took a placeholder cutoff loads as before.
+    save_model(model, tmp_path / "a2i.pt")
+    payload = torch.load(tmp_path / "a2i.pt", weights_only=True)
+    payload["config"]["cutoff"] = 1.0
+    torch.save(payload, tmp_path / "old.pt")
+    old = load_model(tmp_path / "old.pt")
+    assert old.cutoff is None and torch.equal(old(graph(old, cluster()))[keys.ENERGY], model(graph(model, cluster()))[keys.ENERGY])
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [
@@ -313,7 +334,6 @@ def test_save_load_round_trip_and_registry(tmp_path):
         (dict(position_encoding="yes"), "position_encoding must be True or False, got 'yes'"),
         (dict(activation="gelu"), "unknown activation 'gelu'"),
         (dict(ff_hidden=0), "ff_hidden must be a positive integer or None, got 0"),
-        (dict(cutoff=0.0), "cutoff must be a positive number"),
         (dict(dtype="float16"), "dtype must be 'float32' or 'float64'"),
     ],
 )
@@ -332,7 +352,7 @@ def test_a_few_adam_steps_reduce_the_per_atom_energy_loss():
     torch.manual_seed(0)
     model = A2IPotential(["Ar"], num_blocks=3, channels=16, num_heads=4, spatial_dims=2, dtype="float32",
                          scale=float(labels.std()), atomic_energies=[float(labels.mean())])  # fmt: skip
-    graphs = [atoms_to_graph(a, model.cutoff, dtype=torch.float32) for a in frames]
+    graphs = [atoms_to_graph(a, model.graph_cutoff, dtype=torch.float32) for a in frames]
     everything = Batch.from_data_list(graphs)
     loss_fn = PotentialLoss("mse", energy_weight=0.0, forces_weight=0.0, stress_weight=0.0, atomic_energies_weight=1.0)
 

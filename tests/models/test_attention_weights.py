@@ -23,7 +23,7 @@ MODELS = {"se3": small_model, "gatv2": small_gatv2, "a2i": lambda: _a2i()}
 def test_one_form_for_every_model(kind):
     model = MODELS[kind]()
     structures = [molecule("CH3CH2OH"), Atoms("O", positions=[[0.0, 0.0, 0.0]]), molecule("H2O")]
-    batch = atoms_to_batch(structures, model.cutoff, dtype=torch.float64, with_labels=False)
+    batch = atoms_to_batch(structures, model.graph_cutoff, dtype=torch.float64, with_labels=False)
     attention = model.attention_weights(batch)
     assert isinstance(attention, AttentionWeights)
     assert torch.equal(attention.batch, batch[keys.BATCH])

@@ -84,7 +84,7 @@ def test_the_trainer_passes_the_weight_to_its_loss(tmp_path):
     frames = generate("lj_2d_periodic_n128", 4, seed=0, num_atoms=24, equilibration_steps=100, sample_interval=10)
     torch.manual_seed(0)
     model = A2IPotential(["Ar"], num_blocks=1, channels=8, num_heads=2, spatial_dims=2, dtype="float32")
-    graphs = [atoms_to_graph(a, model.cutoff, dtype=torch.float32) for a in frames]
+    graphs = [atoms_to_graph(a, model.graph_cutoff, dtype=torch.float32) for a in frames]
     config = TrainingConfig(epochs=1, batch_size=2, progress=False, atomic_energies_weight=2.5, ema_decay=None)
     trainer = Trainer(model, graphs[:3], graphs[3:], config, tmp_path)
     assert trainer.loss_fn.weights[keys.ATOMIC_ENERGIES] == 2.5

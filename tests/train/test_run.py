@@ -14,7 +14,7 @@ from ase.calculators.emt import EMT
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import write
 
-from equiformer_lite import load_model
+from equiformer_lite import EquiformerCalculator, load_model
 from equiformer_lite.cli import main
 from equiformer_lite.train import DataConfig, RunConfig, load_config, load_splits, train_from_config
 from tests.train.conftest import emt_frames
@@ -72,7 +72,7 @@ def test_a_run_writes_model_metrics_log_and_plots(data_files, tmp_path, capsys):
     # The saved model is ready to use: an ASE calculator on a periodic cell gives stress.
     model = load_model(out / "model.pt")
     atoms = _periodic_frames(1, seed=9)[0]
-    atoms.calc = model.as_calculator()
+    atoms.calc = EquiformerCalculator(model)
     assert np.isfinite(atoms.get_stress()).all()
     assert model.config["species"] == ["C", "H", "O"]
 

@@ -11,7 +11,7 @@ import torch
 
 from ..data import keys
 from ..data.species import species_table
-from ..models.base import ModelInputs, stress_requested, validate_inputs
+from .base import ModelInputs, stress_requested, validate_inputs
 
 __all__ = ["ExportedPotential", "is_exported", "METADATA_KEY"]
 
@@ -42,7 +42,7 @@ class ExportedPotential:
     at a time and returns what :meth:`AtomisticPotential.forward` returns (``stress`` =
     :math:`-W / V` for periodic structures, zero for open ones).
 
-    Attributes read from the artefact's metadata: ``model_type``, ``species``, ``cutoff`` (Å),
+    Attributes read from the artefact's metadata: ``model_type``, ``species``, ``cutoff`` (Å; None for a model without edges), ``graph_cutoff`` (the neighbour-list radius),
     ``dtype``, ``config`` (the model's constructor arguments), ``units``, ``version``.
     """
 
@@ -54,7 +54,8 @@ class ExportedPotential:
         self.source = source
         self.model_type: str = metadata["model_type"]
         self.species: list[str] = list(metadata["species"])
-        self.cutoff = float(metadata["cutoff"])
+        self.cutoff = None if metadata["cutoff"] is None else float(metadata["cutoff"])
+        self.graph_cutoff = float(metadata.get("graph_cutoff", metadata["cutoff"]))
         self.dtype: torch.dtype = getattr(torch, metadata["dtype"])
         self.config: dict[str, Any] = dict(metadata["config"])
         self.units: dict[str, str] = dict(metadata.get("units", {}))
@@ -104,14 +105,8 @@ class ExportedPotential:
             )
         return self
 
-    def as_calculator(self, **kwargs):
-        """An ASE calculator backed by this artefact (see :class:`EquiformerCalculator`)."""
-        from ..calculators import EquiformerCalculator
-
-        return EquiformerCalculator(self, **kwargs)
-
     def prepare_inputs(self, data: Any) -> ModelInputs:
-        return validate_inputs(data, dtype=self.dtype, cutoff=self.cutoff, z_to_index=self.z_to_index, species=self.species)
+        return validate_inputs(data, dtype=self.dtype, cutoff=self.graph_cutoff, z_to_index=self.z_to_index, species=self.species)
 
     def __call__(self, data: Any, *, compute_forces: bool = True, compute_stress: Optional[bool] = None) -> dict[str, torch.Tensor]:
         inputs = data if isinstance(data, ModelInputs) else self.prepare_inputs(data)
