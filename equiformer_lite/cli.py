@@ -57,7 +57,7 @@ def _train(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if args.output_dir:
         config.output_dir = args.output_dir
-    if args.epochs:
+    if args.epochs is not None:
         config.training.epochs = args.epochs
     results = train_from_config(config, resume=args.resume)
     if results:
@@ -101,13 +101,24 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="equiformer-lite", description=__doc__)
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("train", help="train a potential (default: SE3Potential on the bundled GFN2-xTB data)")
     p.add_argument("config", nargs="?", help="YAML run config (see configs/); default: the bundled default job")
     p.add_argument("--output-dir", help="override output_dir")
-    p.add_argument("--epochs", type=int, help="override training.epochs")
+    p.add_argument("--epochs", type=_positive_int, help="override training.epochs")
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/last.pt")
     p.set_defaults(func=_train)
     p = sub.add_parser("evaluate", help="errors of a saved model on a data file")
@@ -142,8 +153,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run a command. An error is one line on stderr and exit status 2 (the traceback with ``--debug``)."""
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    if args.debug:
+        return args.func(args)
+    try:
+        return args.func(args)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as err:  # what went wrong, in one line, instead of a traceback
+        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        print(f"error: {message}{' ...' if len(str(err).strip().splitlines()) > 1 else ''} "
+              f"({type(err).__name__}; rerun with --debug for the traceback)", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -25,3 +25,29 @@ def test_audit_command_on_a_saved_model(tmp_path, capsys):
     assert "0 failed" in printed
     rows = json.loads(report.read_text())["rows"]
     assert rows and all(r["passed"] for r in rows)
+
+
+def test_an_error_is_one_line_and_the_traceback_needs_debug(tmp_path, capsys):
+    import pytest
+    import yaml
+
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"model": {"type": "se3", "chanels": 8}, "output_dir": str(tmp_path / "run")}))
+    assert main(["train", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: unknown key 'chanels' in 'model'") and "--debug" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "run").exists()  # nothing written
+    with pytest.raises(ValueError, match="unknown key 'chanels'"):
+        main(["--debug", "train", str(config)])
+
+
+def test_epochs_below_one_are_refused_before_anything_runs(tmp_path, capsys):
+    import pytest
+
+    for bad in ("0", "-1", "ten"):
+        with pytest.raises(SystemExit) as stop:
+            main(["train", "--epochs", bad, "--output-dir", str(tmp_path / "run")])
+        assert stop.value.code == 2
+        assert "--epochs" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
