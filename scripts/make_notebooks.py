@@ -304,7 +304,7 @@ can only learn approximately from data; the last column measures that error.""")
     ("code", """def make_model(position_encoding):
     torch.manual_seed(0)
     return A2IPotential(
-        ["Ar"], 1.0, num_blocks=8, channels=32, num_heads=4, position_encoding=position_encoding,
+        ["Ar"], num_blocks=8, channels=32, num_heads=4, position_encoding=position_encoding,
         spatial_dims=2, scale=float(labels.std()), shift=float(labels.mean()), dtype="float32",
     )
 
