@@ -162,9 +162,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (KeyboardInterrupt, SystemExit):
         raise
     except Exception as err:  # what went wrong, in one line, instead of a traceback
-        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        print(f"error: {message}{' ...' if len(str(err).strip().splitlines()) > 1 else ''} "
-              f"({type(err).__name__}; rerun with --debug for the traceback)", file=sys.stderr)
+        lines = str(err).strip().splitlines() or [type(err).__name__]
+        more = " ..." if len(lines) > 1 else ""
+        print(f"error: {lines[0]}{more} ({type(err).__name__}; rerun with --debug for the traceback)", file=sys.stderr)
         return 2
 
 

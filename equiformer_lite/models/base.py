@@ -107,6 +107,13 @@ class AtomReadout(NamedTuple):
     extras: Optional[dict] = None  # further per-atom outputs, e.g. {"direct_forces": [N, 3]}
 
 
+def _check_cutoff(cutoff: Any) -> float:
+    """A local model's cutoff: a positive number of Å (``ValueError`` naming the value otherwise)."""
+    if isinstance(cutoff, bool) or not isinstance(cutoff, (int, float)) or not cutoff > 0:
+        raise ValueError(f"cutoff must be a positive number of Å, got {cutoff!r}")
+    return float(cutoff)
+
+
 def stress_requested(inputs: ModelInputs, compute_stress: Optional[bool]) -> bool:
     """Whether to compute the stress: by default when some structure is fully periodic;
     ``True`` needs one (``ValueError`` otherwise)."""
@@ -144,9 +151,9 @@ class AtomisticPotential(nn.Module):
 
     def __init__(self, species: Sequence[Union[str, int]], cutoff: Optional[float]) -> None:
         super().__init__()
-        if self.needs_edges and not (isinstance(cutoff, (int, float)) and not isinstance(cutoff, bool) and cutoff > 0):
-            raise ValueError(f"cutoff must be a positive number of Å, got {cutoff!r}")
-        if not self.needs_edges and cutoff is not None:
+        if self.needs_edges:
+            _check_cutoff(cutoff)
+        elif cutoff is not None:
             raise ValueError(f"{type(self).__name__} reads no neighbour list and takes no cutoff, got {cutoff!r}")
         self.species = parse_species(species)
         self.cutoff: Optional[float] = None if cutoff is None else float(cutoff)
@@ -166,10 +173,7 @@ class AtomisticPotential(nn.Module):
         run builds its graphs first: the model's statistics come from them)."""
         if not cls.needs_edges:
             return DEFAULT_MIN_DISTANCE
-        cutoff = config.get("cutoff", inspect.signature(cls).parameters["cutoff"].default)
-        if cutoff is inspect.Parameter.empty or not isinstance(cutoff, (int, float)) or isinstance(cutoff, bool) or cutoff <= 0:
-            raise ValueError(f"{cls.__name__} needs a positive cutoff in Å, got {config.get('cutoff')!r}")
-        return float(cutoff)
+        return _check_cutoff(config.get("cutoff", inspect.signature(cls).parameters["cutoff"].default))
 
     def _build_from_config(self, config: dict[str, Any]) -> None:
         """Finish a subclass constructor: make ``config`` (its ``locals()``) YAML-safe and complete

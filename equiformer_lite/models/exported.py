@@ -42,8 +42,8 @@ class ExportedPotential:
     at a time and returns what :meth:`AtomisticPotential.forward` returns (``stress`` =
     :math:`-W / V` for periodic structures, zero for open ones).
 
-    Attributes read from the artefact's metadata: ``model_type``, ``species``, ``cutoff`` (Å; None for a model without edges), ``graph_cutoff`` (the neighbour-list radius),
-    ``dtype``, ``config`` (the model's constructor arguments), ``units``, ``version``.
+    Attributes read from the artefact's metadata: ``model_type``, ``species``, ``cutoff`` (Å; None
+    for a model without edges), ``graph_cutoff`` (the neighbour-list radius, Å), ``dtype``, ``config`` (the model's constructor arguments), ``units``, ``version``.
     """
 
     def __init__(self, runner: Runner, metadata: dict[str, Any], *, source: str = "") -> None:

@@ -12,7 +12,7 @@ def test_a_local_model_builds_its_graphs_at_its_cutoff(model_class):
     default = model_class.graph_cutoff_of({})  # the constructor's default, not a second copy of it
     assert default == model_class(["H"]).cutoff == model_class(["H"]).graph_cutoff
     for bad in (0.0, -1.0, "5", True):
-        with pytest.raises(ValueError, match="needs a positive cutoff"):
+        with pytest.raises(ValueError, match="cutoff must be a positive number of Å"):
             model_class.graph_cutoff_of({"cutoff": bad})
         with pytest.raises(ValueError, match="cutoff must be a positive number"):
             model_class(["H"], cutoff=bad)
