@@ -1,8 +1,9 @@
-"""Command line: ``equiformer-lite train | evaluate | audit | export``."""
+"""Command line: ``equiformer-lite train | evaluate | audit | export | md``."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from importlib import resources
@@ -29,7 +30,7 @@ def _read_structures(option: Optional[str]) -> tuple[Path, list]:
     try:
         return path, read(path, index=":")
     except Exception as err:
-        raise SystemExit(f"error: cannot read structures from {path}: {err}") from err
+        raise ValueError(f"cannot read structures from {path}: {err}") from err
 
 
 def _audit(args: argparse.Namespace) -> int:
@@ -57,9 +58,9 @@ def _train(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if args.output_dir:
         config.output_dir = args.output_dir
-    if args.epochs is not None:
-        config.training.epochs = args.epochs
-    results = train_from_config(config, resume=args.resume)
+    if args.epochs is not None:  # through the dataclass again, so its checks see the new value
+        config.training = dataclasses.replace(config.training, epochs=args.epochs)
+    results = train_from_config(config, resume=args.resume, force=args.force)
     if results:
         test = results["test"] or results["validation"]
         print(f"\nfinished {results['epochs']} epochs; {results['counters']['clipped']} clipped and "
@@ -88,7 +89,7 @@ def _export(args: argparse.Namespace) -> int:
         model = model.with_dtype(args.dtype)
     output = Path(args.output) if args.output else Path(args.model).with_suffix(".pt2")
     if output.exists() and not args.force:
-        raise SystemExit(f"error: {output} exists (pass --force to replace it)")
+        raise FileExistsError(f"{output} exists (pass --force to replace it)")
     print(f"exporting {args.model} ({type(model).__name__}, {str(model.dtype).removeprefix('torch.')}) to {output}: "
           "tracing, compiling (a few minutes), checking ...", flush=True)
     try:
@@ -98,6 +99,31 @@ def _export(args: argparse.Namespace) -> int:
         return 1
     print(format_report(report))
     print(f"wrote {output}: run it with EquiformerCalculator({str(output)!r}) or load_model")
+    return 0
+
+
+# md command-line options -> the md config's keys.
+MD_OPTIONS = {"ensemble": "ensemble", "steps": "steps", "timestep": "timestep_fs", "temperature": "temperature_K",
+              "pressure": "pressure_GPa", "seed": "seed", "output_dir": "output_dir", "dtype": "dtype"}
+
+
+def _md(args: argparse.Namespace) -> int:
+    from .md import MDConfig, load_md_config, read_frame, run_md
+    from .train import resolve_data_paths
+
+    raw = load_md_config(args.config).to_dict()
+    raw.update({key: getattr(args, option) for option, key in MD_OPTIONS.items() if getattr(args, option) is not None})
+    config = MDConfig.from_dict(raw)  # checked again with the options in
+    path = resolve_data_paths(args.structure)[0]
+    atoms = read_frame(path, args.frame)
+    print(f"{config.ensemble} ({config.steps} steps of {config.timestep_fs} fs) of {len(atoms)} atoms from {path}, "
+          f"frame {args.frame}, with {args.model}", flush=True)
+    result = run_md(args.model, atoms, config, force=args.force)
+    print(f"{result.status}: {result.steps} steps ({result.time_ps:.4g} ps) in {result.wall_s:.1f} s, "
+          f"{result.ns_per_day:.3g} ns/day; trajectory, log and plot in {result.output_dir}/")
+    if result.status != "completed":
+        print(f"error: the simulation stopped at {result.reason}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -120,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", help="override output_dir")
     p.add_argument("--epochs", type=_positive_int, help="override training.epochs")
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/last.pt")
+    p.add_argument("--force", action="store_true", help="replace a previous run in OUTPUT_DIR (default: refuse)")
     p.set_defaults(func=_train)
     p = sub.add_parser("evaluate", help="errors of a saved model on a data file")
     p.add_argument("model", help="model file written by training (model.pt)")
@@ -149,6 +176,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trials", type=int, default=2, help="random rotations per structure in the audit")
     p.add_argument("--force", action="store_true", help="replace an existing output file")
     p.set_defaults(func=_export)
+    p = sub.add_parser("md", help="molecular dynamics (NVE, NVT, NPT) with a model, stopped when it leaves physical ground")
+    p.add_argument("model", help="model file (model.pt, or an exported .pt2)")
+    p.add_argument("structure", help="the starting structure: any file ASE reads, or bundled:NAME")
+    p.add_argument("--config", help="YAML md config (see configs/md/nvt.yaml); options below override it")
+    p.add_argument("--frame", type=int, default=0, help="frame of STRUCTURE to start from (default 0)")
+    p.add_argument("--ensemble", help="nve, nvt (Langevin), nvt-nose-hoover, npt (MTK), npt-berendsen")
+    p.add_argument("--steps", type=_positive_int)
+    p.add_argument("--timestep", type=float, help="fs")
+    p.add_argument("--temperature", type=float, help="K")
+    p.add_argument("--pressure", type=float, help="GPa (npt)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--dtype", choices=["float64", "float32"], help="evaluate the model in this dtype")
+    p.add_argument("--output-dir", help="where the trajectory, log and plot go (default runs/md)")
+    p.add_argument("--force", action="store_true", help="replace a previous simulation in the output directory")
+    p.set_defaults(func=_md)
     return parser
 
 

@@ -7,11 +7,11 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Iterator, Optional, Union
+from typing import Any, Callable, Iterator, Optional, Union
 
 import torch
 
-__all__ = ["atomic_save", "default_dtype", "free_cores", "parse_dtype"]
+__all__ = ["atomic_save", "atomic_write_text", "default_dtype", "free_cores", "parse_dtype"]
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -49,20 +49,63 @@ def default_dtype(dtype: Union[str, torch.dtype]) -> Iterator[None]:
 
 def atomic_save(obj: Any, path: Union[str, os.PathLike]) -> None:
     """``torch.save`` to a temporary file in the same directory, flushed to disk, then renamed:
-    a crash mid-write never leaves a truncated file behind (the one atomic write of the package:
-    models, checkpoints, data caches)."""
+    a crash mid-write never leaves a truncated file behind (the package's atomic write of tensors:
+    models, checkpoints, data caches; :func:`atomic_write_text` writes text the same way).
+
+    A write that fails (a full disk, a read-only directory) removes its temporary file, leaves
+    any previous file at ``path`` as it was, and raises an ``OSError`` (of the errno's subclass,
+    e.g. ``PermissionError``) naming ``path``. A process killed mid-write leaves a temporary
+    ``.NAME*.tmp`` beside ``path``, which no reader of ``path`` ever opens.
+    """
+    _atomic_write(path, "wb", lambda fh: torch.save(obj, fh))
+
+
+def atomic_write_text(path: Union[str, os.PathLike], text: str) -> None:
+    """Write a text file (a config, a metrics report) as :func:`atomic_save` writes tensors: a
+    reader sees the old file or the whole new one."""
+    _atomic_write(path, "w", lambda fh: fh.write(text))
+
+
+def _atomic_write(path: Union[str, os.PathLike], mode: str, write: Callable[[Any], Any]) -> None:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}", suffix=".tmp")
+    tmp: Optional[str] = None
     try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}", suffix=".tmp")
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; the file gets what open() would give
+        with os.fdopen(fd, mode) as fh:
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+        tmp = None
+    except (OSError, RuntimeError) as err:  # torch reports a failed write of its zip writer as RuntimeError
+        errno = getattr(err, "errno", None)
+        reason = getattr(err, "strerror", None) or str(err)
+        kept = "the previous file there is unchanged" if path.exists() else "nothing was written there"
+        message = f"could not write {path}: {reason} ({kept})"
+        raise (OSError(errno, message) if errno is not None else OSError(message)) from err
     finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.remove(tmp)
+    _fsync_directory(path.parent)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Flush a directory entry (a rename) to disk where the platform allows it."""
+    with contextlib.suppress(OSError, AttributeError):
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _cpu_times() -> Optional[tuple[float, float]]:

@@ -28,3 +28,19 @@ def test_free_cores_leaves_the_busy_ones(monkeypatch):
     assert free_cores() == usable
     monkeypatch.undo()
     assert 1 <= free_cores(0.05) <= usable  # the real machine, whatever it runs now
+
+
+def test_atomic_writes_give_files_the_permissions_of_open(tmp_path):
+    """mkstemp makes 0600 files; a model or a config must be readable as any file the user writes."""
+    from equiformer_lite.utils import atomic_save, atomic_write_text
+
+    previous = os.umask(0o022)
+    try:
+        atomic_save({"a": 1}, tmp_path / "x.pt")
+        atomic_write_text(tmp_path / "x.yaml", "a: 1\n")
+    finally:
+        os.umask(previous)
+    for name in ("x.pt", "x.yaml"):
+        assert oct((tmp_path / name).stat().st_mode & 0o777) == oct(0o644), name
+    assert (tmp_path / "x.yaml").read_text() == "a: 1\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.pt", "x.yaml"]  # no temporary left

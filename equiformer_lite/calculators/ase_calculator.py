@@ -75,7 +75,7 @@ class EquiformerCalculator(Calculator):
         graph = atoms_to_graph(
             self.atoms,
             self.model.graph_cutoff,
-            dtype=self.model.dtype,
+            dtype=torch.float64,  # the model centres the positions in float64, then casts (validate_inputs)
             with_labels=False,
             min_distance=self.min_distance,
         ).to(self.device)

@@ -181,6 +181,7 @@ def export_model(
         "cutoff": model.cutoff, "graph_cutoff": model.graph_cutoff, "dtype": str(model.dtype).removeprefix("torch."), "config": model.config,
         "units": UNITS, "version": __version__, "device": "cpu",
         "rotation_invariant": model.rotation_invariant, "local": model.local,
+        "translation_invariant": model.translation_invariant,
     }
     program = trace_model(model)
     path.parent.mkdir(parents=True, exist_ok=True)

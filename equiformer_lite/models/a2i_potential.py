@@ -88,6 +88,7 @@ class A2IPotential(AtomisticPotential):
 
     model_type = "a2i"
     rotation_invariant = False  # raw coordinates, by the paper's design
+    translation_invariant = False  # open directions read absolute coordinates
     local = False  # every atom attends to every other atom of its structure
     learned_species_shift = False  # the energy head: scale, shift and E0s only
     needs_edges = False  # no cutoff, no neighbour list

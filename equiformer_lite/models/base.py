@@ -51,13 +51,20 @@ class ModelInputs:
 
 
 def validate_inputs(
-    data: Any, *, dtype: torch.dtype, cutoff: float, z_to_index: torch.Tensor, species: Sequence[str]
+    data: Any, *, dtype: torch.dtype, cutoff: float, z_to_index: torch.Tensor, species: Sequence[str], centre: bool = True
 ) -> ModelInputs:
     """The checks a graph or batch passes before a potential reads it: the door of every model.
 
     Unknown elements, non-finite positions, a neighbour list built with a smaller cutoff than the
     model's, an unsorted batch vector and zero-length edges raise ``ValueError`` here, so that a
     forward on the returned :class:`ModelInputs` (tensors in ``dtype``) is pure tensor code.
+
+    ``centre`` (for translation-invariant models): positions relative to each structure's centroid,
+    :math:`r_i - \bar r_{b(i)}`, formed in the data's dtype before the cast to ``dtype``. Graphs
+    from :func:`~equiformer_lite.data.atoms_to_graph` keep float64 positions, so a float32 model of
+    a molecule 1e5 Å from the origin sees its geometry to float32 precision of the bond lengths,
+    not of 1e5 Å (energies and forces do not depend on the reference point; neither do the edge
+    vectors, and the stress of a periodic cell is unchanged by a translation).
     """
     pos = _field(data, keys.POSITIONS)
     if pos is None or pos.shape[0] == 0:
@@ -65,7 +72,6 @@ def validate_inputs(
     missing = [k for k in _GRAPH_FIELDS if _field(data, k) is None]
     if missing:
         raise ValueError(f"the input lacks the graph fields {missing}: build it with equiformer_lite.atoms_to_graph")
-    pos = pos.to(dtype)
     if not torch.isfinite(pos).all():
         raise ValueError("positions contain NaN or inf")
     num_nodes = pos.shape[0]
@@ -80,6 +86,9 @@ def validate_inputs(
     num_graphs = cell.shape[0]
     if num_nodes > 1 and bool((batch[1:] < batch[:-1]).any()):
         raise ValueError("the batch vector must be sorted (atoms of each structure contiguous)")
+    if centre:
+        pos = pos - _centroids(pos, batch, num_graphs)[batch]  # [N, 3], in the data's dtype
+    pos = pos.to(dtype)
     graph_cutoff = _field(data, keys.GRAPH_CUTOFF)
     if graph_cutoff is not None and (graph_cutoff < cutoff - 1e-9).any():
         raise ValueError(
@@ -93,6 +102,13 @@ def validate_inputs(
     counts = torch.bincount(batch, minlength=num_graphs)  # [B]
     return ModelInputs(pos, index, edge_index, shift, cell, pbc, batch, num_graphs,
                        any_periodic=bool(pbc.all(dim=1).any()), max_atoms=int(counts.max()))
+
+
+def _centroids(pos: torch.Tensor, batch: torch.Tensor, num_graphs: int) -> torch.Tensor:
+    """``[B, 3]`` mean position of each structure's atoms (``pos [N, 3]``, ``batch [N]``)."""
+    sums = pos.new_zeros(num_graphs, 3).index_add_(0, batch, pos.detach())  # [B, 3]
+    counts = torch.bincount(batch, minlength=num_graphs).clamp(min=1).to(pos.dtype)  # [B]
+    return sums / counts[:, None]
 
 
 class AtomReadout(NamedTuple):
@@ -142,6 +158,10 @@ class AtomisticPotential(nn.Module):
     # cutoff, extensive over supercells, blind to the choice of cell).
     rotation_invariant: bool = True
     local: bool = True
+    # Invariance under translations: the inputs are then taken relative to each structure's
+    # centroid (in the precision of the data, before the cast to the model's dtype), so that a
+    # float32 model sees the same relative geometry wherever the structure sits.
+    translation_invariant: bool = True
     # The energy head: a trained per-element shift on top of the data's (see ScaleShiftEnergies).
     learned_species_shift: bool = True
     # Whether the model reads the neighbour list's edges. A model without edges (global attention
@@ -294,7 +314,8 @@ class AtomisticPotential(nn.Module):
     def prepare_inputs(self, data: Any) -> "ModelInputs":
         """Validated model inputs of a graph/batch (see :func:`validate_inputs`), in the model's dtype;
         then the model's own checks (:meth:`check_inputs`)."""
-        inputs = validate_inputs(data, dtype=self.dtype, cutoff=self.graph_cutoff, z_to_index=self.z_to_index, species=self.species)
+        inputs = validate_inputs(data, dtype=self.dtype, cutoff=self.graph_cutoff, z_to_index=self.z_to_index,
+                                 species=self.species, centre=self.translation_invariant)
         self.check_inputs(inputs)
         return inputs
 

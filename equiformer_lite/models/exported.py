@@ -63,6 +63,8 @@ class ExportedPotential:
         self.device = torch.device(metadata.get("device", "cpu"))
         self.rotation_invariant = bool(metadata.get("rotation_invariant", True))
         self.local = bool(metadata.get("local", True))
+        # Artefacts from before this key: only the coordinate-reading A2I was not invariant.
+        self.translation_invariant = bool(metadata.get("translation_invariant", self.rotation_invariant))
         self.z_to_index = species_table(self.species)
         self.training = False
 
@@ -106,7 +108,8 @@ class ExportedPotential:
         return self
 
     def prepare_inputs(self, data: Any) -> ModelInputs:
-        return validate_inputs(data, dtype=self.dtype, cutoff=self.graph_cutoff, z_to_index=self.z_to_index, species=self.species)
+        return validate_inputs(data, dtype=self.dtype, cutoff=self.graph_cutoff, z_to_index=self.z_to_index,
+                               species=self.species, centre=self.translation_invariant)
 
     def __call__(self, data: Any, *, compute_forces: bool = True, compute_stress: Optional[bool] = None) -> dict[str, torch.Tensor]:
         inputs = data if isinstance(data, ModelInputs) else self.prepare_inputs(data)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Union
+from typing import Optional, Union
 
 import torch
 
@@ -37,6 +37,9 @@ def save_model(model: AtomisticPotential, path: Union[str, os.PathLike]) -> None
     from .. import __version__
 
     path = Path(path)
+    bad = _first_non_finite(model.state_dict())
+    if bad is not None:
+        raise ValueError(f"not saving {path}: the model's weight {bad!r} is not finite (NaN or inf)")
     payload = {
         "model_type": model.model_type,
         "config": model.config,
@@ -60,14 +63,29 @@ def load_model(path: Union[str, os.PathLike], map_location: Union[str, torch.dev
         raise
     except Exception as err:  # a truncated or foreign file
         raise ValueError(f"{path} is not a model file written by equiformer_lite.save_model: {err}") from err
+    if not isinstance(payload, dict):
+        raise ValueError(f"{path} holds a {type(payload).__name__}, not a model file written by equiformer_lite.save_model")
     missing = {"model_type", "config", "state_dict"} - set(payload)
     if missing:
-        raise ValueError(f"{path} lacks {sorted(missing)}: not a model file written by save_model")
-    config = {**payload["config"], "dtype": payload.get("dtype", payload["config"].get("dtype"))}
-    model_class = MODELS.get(payload["model_type"])
-    if model_class is not None and not model_class.needs_edges:
+        hint = " (a training checkpoint? load OUTPUT_DIR/model.pt instead)" if {"model", "optimizer"} <= set(payload) else ""
+        raise ValueError(f"{path} lacks {sorted(missing)}: not a model file written by save_model{hint}")
+    model_type, saved_config, state = payload["model_type"], payload["config"], payload["state_dict"]
+    if model_type not in MODELS:
+        raise ValueError(f"{path}: unknown model type {model_type!r}; this version has {sorted(MODELS)}")
+    if not isinstance(saved_config, dict) or not isinstance(state, dict):
+        raise ValueError(f"{path}: 'config' and 'state_dict' must be mappings, got "
+                         f"{type(saved_config).__name__} and {type(state).__name__}")
+    bad = _first_non_finite(state)
+    if bad is not None:
+        raise ValueError(f"{path}: the weight {bad!r} is not finite (NaN or inf); the file is not a usable model")
+    config = {**saved_config, "dtype": payload.get("dtype", saved_config.get("dtype"))}
+    model_class = MODELS[model_type]
+    if not model_class.needs_edges:
         config.pop("cutoff", None)  # files from before the edgeless A2I carried a placeholder radius
-    model = build_model(payload["model_type"], **config)
+    try:
+        model = build_model(model_type, **config)
+    except (TypeError, ValueError) as err:  # a config of another model type or version
+        raise ValueError(f"{path}: its config does not build a {model_type} model of this version: {err}") from err
     try:
         model.load_state_dict(payload["state_dict"])
     except RuntimeError as err:  # missing, unexpected or mis-shaped weights
@@ -79,3 +97,11 @@ def load_model(path: Union[str, os.PathLike], map_location: Union[str, torch.dev
             f"the layer layout may have changed since): {err}"
         ) from err
     return model.to(map_location).eval()
+
+
+def _first_non_finite(state: dict) -> Optional[str]:
+    """The name of the first floating-point tensor of a ``state_dict`` with NaN or inf, else None."""
+    for name, tensor in state.items():
+        if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            return name
+    return None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import math
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -62,6 +64,7 @@ class DataConfig:
     cache_dir: Optional[str] = None
 
     def __post_init__(self) -> None:
+        coerce_fields(self, "data")
         if self.train_path is None:
             if self.val_path is not None or self.test_path is not None:
                 raise ValueError("data.val_path and data.test_path need data.train_path")
@@ -77,8 +80,16 @@ class DataConfig:
             raise ValueError(f"val_fraction ({self.val_fraction}) and test_fraction ({self.test_fraction}) must be in [0, 1) and sum below 1")
         if isinstance(self.atomic_energies, str) and self.atomic_energies != "fit":
             raise ValueError(f"data.atomic_energies must be 'fit', a dict of eV per element or null, got {self.atomic_energies!r}")
+        if isinstance(self.atomic_energies, dict):
+            self.atomic_energies = {
+                str(symbol): _coerce(value, float, f"data.atomic_energies.{symbol}") for symbol, value in self.atomic_energies.items()
+            }
         if self.max_structures is not None and self.max_structures < 1:
             raise ValueError(f"data.max_structures must be >= 1, got {self.max_structures}")
+
+
+SCHEDULERS = ("onecycle", "cosine", "plateau", "constant")
+LOSSES = ("mse", "huber", "logcosh")
 
 
 @dataclass
@@ -132,32 +143,44 @@ class TrainingConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
+        coerce_fields(self, "training")
         checks = [
-            ("epochs", self.epochs >= 1),
-            ("batch_size", self.batch_size >= 1),
-            ("lr", self.lr > 0),
-            ("weight_decay", self.weight_decay >= 0),
-            ("scheduler", self.scheduler in ("onecycle", "cosine", "plateau", "constant")),
-            ("min_lr_ratio", 0 < self.min_lr_ratio <= 1),
-            ("onecycle_start_ratio", 0 < self.onecycle_start_ratio <= 1),
-            ("loss", self.loss in ("mse", "huber", "logcosh")),
-            ("atomic_energies_weight", 0 <= self.atomic_energies_weight < float("inf")),
-            ("clip_grad_norm", self.clip_grad_norm is None or self.clip_grad_norm > 0),
-            ("clip_grad_factor", self.clip_grad_factor is None or self.clip_grad_factor > 1),
-            ("stage_two_epoch", self.stage_two_epoch is None or 0 <= self.stage_two_epoch < self.epochs),
-            ("stage_two_fraction", self.stage_two_fraction is None or (0 < self.stage_two_fraction < 1 and self.stage_two_epoch is None)),
-            ("stage_two_energy_weight", self.stage_two_energy_weight is None or self.stage_two_energy_weight >= 0),
-            ("stage_two_forces_weight", self.stage_two_forces_weight is None or self.stage_two_forces_weight >= 0),
-            ("stage_two_lr", self.stage_two_lr is None or self.stage_two_lr > 0),
-            ("ema_decay", self.ema_decay is None or 0 < self.ema_decay < 1),
-            ("max_consecutive_skips", self.max_consecutive_skips >= 1),
-            ("rollback_lr_factor", 0 < self.rollback_lr_factor < 1),
-            ("dtype", self.dtype in ("float32", "float64")),
-            ("num_threads", self.num_threads is None or self.num_threads >= 1),
+            ("epochs", self.epochs >= 1, "an integer >= 1"),
+            ("batch_size", self.batch_size >= 1, "an integer >= 1"),
+            ("lr", 0 < self.lr < math.inf, "a positive number"),
+            ("weight_decay", 0 <= self.weight_decay < math.inf, "a number >= 0"),
+            ("scheduler", self.scheduler in SCHEDULERS, f"one of {', '.join(SCHEDULERS)}"),
+            ("warmup_epochs", 0 <= self.warmup_epochs < math.inf, "a number >= 0"),
+            ("min_lr_ratio", 0 < self.min_lr_ratio <= 1, "in (0, 1]"),
+            ("onecycle_start_ratio", 0 < self.onecycle_start_ratio <= 1, "in (0, 1]"),
+            ("plateau_factor", 0 < self.plateau_factor < 1, "in (0, 1)"),
+            ("plateau_patience", self.plateau_patience >= 0, "an integer >= 0"),
+            ("loss", self.loss in LOSSES, f"one of {', '.join(LOSSES)}"),
+            ("loss_alpha", 0 < self.loss_alpha < math.inf, "a positive number"),
+            ("energy_weight", 0 <= self.energy_weight < math.inf, "a number >= 0"),
+            ("forces_weight", 0 <= self.forces_weight < math.inf, "a number >= 0"),
+            ("stress_weight", 0 <= self.stress_weight < math.inf, "a number >= 0"),
+            ("atomic_energies_weight", 0 <= self.atomic_energies_weight < math.inf, "a number >= 0"),
+            ("clip_grad_norm", self.clip_grad_norm is None or self.clip_grad_norm > 0, "null or a positive number"),
+            ("clip_grad_factor", self.clip_grad_factor is None or self.clip_grad_factor > 1, "null or a number > 1"),
+            ("stage_two_epoch", self.stage_two_epoch is None or 0 <= self.stage_two_epoch < self.epochs,
+             f"null or an epoch in [0, epochs) = [0, {self.epochs})"),
+            ("stage_two_fraction", self.stage_two_fraction is None or (0 < self.stage_two_fraction < 1 and self.stage_two_epoch is None),
+             "null or in (0, 1), and not together with stage_two_epoch"),
+            ("stage_two_energy_weight", self.stage_two_energy_weight is None or self.stage_two_energy_weight >= 0, "null or a number >= 0"),
+            ("stage_two_forces_weight", self.stage_two_forces_weight is None or self.stage_two_forces_weight >= 0, "null or a number >= 0"),
+            ("stage_two_lr", self.stage_two_lr is None or self.stage_two_lr > 0, "null or a positive number"),
+            ("ema_decay", self.ema_decay is None or 0 < self.ema_decay < 1, "null or in (0, 1)"),
+            ("max_consecutive_skips", self.max_consecutive_skips >= 1, "an integer >= 1"),
+            ("rollback_lr_factor", 0 < self.rollback_lr_factor < 1, "in (0, 1)"),
+            ("max_rollbacks", self.max_rollbacks >= 0, "an integer >= 0"),
+            ("early_stopping_patience", self.early_stopping_patience is None or self.early_stopping_patience >= 1, "null or an integer >= 1"),
+            ("dtype", self.dtype in ("float32", "float64"), "float32 or float64"),
+            ("num_threads", self.num_threads is None or self.num_threads >= 1, "null or an integer >= 1"),
         ]
-        for name, ok in checks:
+        for name, ok, valid in checks:
             if not ok:
-                raise ValueError(f"training.{name} has an invalid value: {getattr(self, name)!r}")
+                raise ValueError(f"training.{name} must be {valid}, got {getattr(self, name)!r}")
 
     @property
     def stage_two_start(self) -> Optional[int]:
@@ -183,6 +206,7 @@ class RunConfig:
         unknown = set(raw) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise ValueError(f"unknown top-level config keys {sorted(unknown)}; allowed: model, data, training, output_dir")
+        _check_mapping(raw.get("model"), "model")
         model = dict(raw["model"]) if raw.get("model") else dict(DEFAULT_MODEL)
         model.setdefault("type", "se3")
         check_model_section(model)
@@ -190,7 +214,7 @@ class RunConfig:
             model=model,
             data=_section(DataConfig, raw.get("data"), "data"),
             training=_section(TrainingConfig, raw.get("training"), "training"),
-            output_dir=str(raw.get("output_dir", "runs/default")),
+            output_dir=_output_dir(raw.get("output_dir", "runs/default")),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -227,12 +251,90 @@ def check_model_section(model: dict[str, Any]) -> None:
 
 
 def _section(cls, raw: Optional[dict], name: str):
+    _check_mapping(raw, name)
     raw = dict(raw or {})
     allowed = {f.name for f in dataclasses.fields(cls)}
     unknown = set(raw) - allowed
     if unknown:
         raise ValueError(f"unknown keys in '{name}': {sorted(unknown)}; allowed: {sorted(allowed)}")
     return cls(**raw)
+
+
+def _check_mapping(raw: Any, name: str) -> None:
+    if raw is not None and not isinstance(raw, dict):
+        raise ValueError(f"config section '{name}' must be a mapping of keys to values, got a {type(raw).__name__}: {raw!r}")
+
+
+def _output_dir(value: Any) -> str:
+    if not isinstance(value, (str, Path)) or not str(value).strip():
+        raise ValueError(f"output_dir must be a directory path, got {value!r}")
+    return str(value)
+
+
+def coerce_fields(config: Any, section: str) -> None:
+    """Check every field of a config dataclass against its annotation, in place.
+
+    YAML 1.1 reads ``1e-3`` (no dot) as a string: a string that parses as the number a field
+    expects is converted; anything else of the wrong type is a ``ValueError`` naming
+    ``section.field``, the value and the type expected.
+    """
+    hints = typing.get_type_hints(type(config))
+    for f in dataclasses.fields(config):
+        setattr(config, f.name, _coerce(getattr(config, f.name), hints[f.name], f"{section}.{f.name}"))
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    options = typing.get_args(hint) if typing.get_origin(hint) is Union else (hint,)
+    if value is None:
+        if type(None) in options:
+            return None
+        raise ValueError(f"{where} must be {_describe(options)}, got null")
+    for option in options:
+        ok, converted = _convert(value, typing.get_origin(option) or option)
+        if ok:
+            return converted
+    raise ValueError(f"{where} must be {_describe(options)}, got {value!r} ({type(value).__name__})")
+
+
+def _convert(value: Any, kind: type) -> tuple[bool, Any]:
+    if kind is bool:
+        return isinstance(value, bool), value
+    if isinstance(value, bool):  # True is an int to Python, never a number in a config
+        return False, None
+    if kind is float:
+        if isinstance(value, (int, float)):
+            return math.isfinite(value), float(value)
+        if isinstance(value, str):
+            try:
+                number = float(value)
+            except ValueError:
+                return False, None
+            return math.isfinite(number), number
+        return False, None
+    if kind is int:
+        if isinstance(value, int):
+            return True, value
+        if isinstance(value, float) and value.is_integer():
+            return True, int(value)
+        if isinstance(value, str):
+            try:
+                return True, int(value.strip())
+            except ValueError:
+                return False, None
+        return False, None
+    if kind is list:
+        return isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value), list(value) if isinstance(value, (list, tuple)) else None
+    if kind is type(None):
+        return False, None
+    return isinstance(value, kind), value
+
+
+_NAMES = {bool: "true or false", float: "a finite number", int: "an integer", str: "a string", list: "a list of strings", dict: "a mapping"}
+
+
+def _describe(options: tuple) -> str:
+    names = [_NAMES.get(typing.get_origin(o) or o, getattr(o, "__name__", str(o))) for o in options if o is not type(None)]
+    return " or ".join(names) + (" or null" if type(None) in options else "")
 
 
 def load_config(path: Union[str, Path, None]) -> RunConfig:

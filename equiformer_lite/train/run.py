@@ -19,11 +19,11 @@ from torch_geometric.loader import DataLoader
 
 from ..data import keys
 from ..models import MODELS, load_model, save_model
-from ..utils import free_cores
+from ..utils import atomic_write_text, free_cores
 from .config import RunConfig, check_model_section
 from .metrics import MetricAccumulator
 from .plots import plot_learning_curve, plot_parity
-from .trainer import Trainer
+from .trainer import Trainer, TrainingDiverged
 
 __all__ = ["BUNDLED_DATA", "resolve_data_paths", "load_splits", "train_from_config", "evaluate_model"]
 
@@ -135,8 +135,71 @@ def setup_distributed() -> bool:
     return True
 
 
-def train_from_config(config: RunConfig, *, resume: bool = False) -> dict[str, Any]:
+# What a run writes into its output directory (besides TensorBoard's folder).
+RUN_FILES = ("model.pt", "last.pt", "best.pt", "metrics.json", "log.csv", "learning_curve.png",
+             "parity_energy.png", "parity_forces.png")
+CONFIG_HEADER = "# equiformer-lite train: the resolved config of the run in this directory\n"
+
+
+def check_output_dir(out: Path, *, resume: bool, force: bool) -> None:
+    """Refuse to start a fresh run over a previous one (``force`` deletes the previous run's files)."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"output_dir {out} is a file, not a directory")
+    previous = [name for name in RUN_FILES if (out / name).exists()]
+    if resume or not previous:
+        return
+    if not force:
+        raise ValueError(
+            f"output_dir {out} already holds a run ({', '.join(previous)}): pass --resume to continue it, "
+            f"--force to replace it, or choose another output_dir"
+        )
+    for name in previous:
+        (out / name).unlink()
+    if _config_path(out).name == "config.yaml" and (out / "config.yaml").exists():
+        (out / "config.yaml").unlink()
+
+
+def _config_path(out: Path) -> Path:
+    """Where the run keeps its resolved config: ``config.yaml``, unless a config.yaml there is the
+    user's own (not written by a run), which is never overwritten: then ``run_config.yaml``."""
+    path = out / "config.yaml"
+    if path.exists() and not path.read_text(errors="replace").startswith(CONFIG_HEADER):
+        return out / "run_config.yaml"
+    return path
+
+
+# A model whose force error is this many times that of predicting zero forces has diverged.
+DIVERGED_FORCE_RATIO = 100.0
+
+
+def check_trained_model(model: torch.nn.Module, dataset, metrics: dict[str, float]) -> None:
+    """:class:`TrainingDiverged` unless the trained model is usable: every weight and every
+    metric of it on ``dataset`` finite, and its force MAE within ``DIVERGED_FORCE_RATIO`` times
+    the MAE of predicting zero forces (a diverged run gives finite weights with 1e17 eV/Å forces)."""
+    for name, tensor in list(model.named_parameters()) + list(model.named_buffers()):
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise TrainingDiverged(f"the trained model's weight {name!r} is not finite (NaN or inf); no model.pt written")
+    bad = sorted(k for k, v in metrics.items() if not np.isfinite(v))
+    if bad:
+        raise TrainingDiverged(f"the trained model gives non-finite {', '.join(bad)} (the training diverged: "
+                               f"lower training.lr); no model.pt written")
+    if "forces_mae" in metrics and len(dataset):
+        zero_mae = float(torch.cat([g[keys.FORCES].reshape(-1) for g in dataset]).abs().mean())
+        if metrics["forces_mae"] > DIVERGED_FORCE_RATIO * zero_mae:
+            raise TrainingDiverged(
+                f"the trained model's force MAE is {metrics['forces_mae']:.3g} eV/Å, more than {DIVERGED_FORCE_RATIO:g} x "
+                f"that of predicting zero forces ({zero_mae:.3g} eV/Å): the training diverged (lower training.lr); "
+                f"no model.pt written"
+            )
+
+
+def train_from_config(config: RunConfig, *, resume: bool = False, force: bool = False) -> dict[str, Any]:
     """Train the model a config describes; write the model, logs, metrics and plots.
+
+    A fresh run (``resume=False``) refuses an output directory that holds a previous run unless
+    ``force`` (which deletes that run's files first); a config file the user keeps there is never
+    overwritten. A run whose final model is not finite raises :class:`TrainingDiverged` and writes
+    no ``model.pt`` (its checkpoints stay, to inspect).
 
     Returns the final metrics (validation and test, of the EMA model with the best validation loss).
     """
@@ -158,6 +221,8 @@ def train_from_config(config: RunConfig, *, resume: bool = False) -> dict[str, A
     np.random.seed(t.seed)
     out = Path(config.output_dir)
     check_model_section(config.model)  # a RunConfig may be built without from_dict
+    if rank == 0:
+        check_output_dir(out, resume=resume, force=force)
     model_config = dict(config.model)
     model_type = model_config.pop("type")
     model_class = MODELS[model_type]
@@ -175,19 +240,25 @@ def train_from_config(config: RunConfig, *, resume: bool = False) -> dict[str, A
         model_config.setdefault("avg_num_neighbors", stats.avg_num_neighbors)
     model = model_class(species=species, dtype=t.dtype, atomic_energies=e0, scale=scale, shift=shift, **model_config)
     if rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
         print(f"{len(train_set)} training, {len(val_set)} validation, {len(test_set)} test structures; "
               f"{sum(p.numel() for p in model.parameters())} parameters; scale {scale:.4g} eV, shift {shift:.4g} eV")
 
-    trainer = Trainer(model, train_set, val_set, t, out, resume=resume)
+    trainer = Trainer(model, train_set, val_set, t, out, resume=resume)  # a resume is checked here
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        config_path = _config_path(out)
+        if config_path.name != "config.yaml":
+            print(f"{out / 'config.yaml'} is not a run's file: the run's config goes to {config_path}")
+        atomic_write_text(config_path, CONFIG_HEADER + yaml.safe_dump(config.to_dict(), sort_keys=False))
     history = trainer.fit()
     if rank != 0:
         return {}
     best = trainer.load_best_model(out / "best.pt") if (out / "best.pt").exists() else trainer.eval_model
+    validation = trainer.evaluate(val_set, best) if len(val_set) else {}
+    check_trained_model(best, *((val_set, validation) if len(val_set) else (train_set, trainer.evaluate(train_set, best))))
     save_model(best, out / "model.pt")
     results = {
-        "validation": trainer.evaluate(val_set, best) if len(val_set) else {},
+        "validation": validation,
         "test": trainer.evaluate(test_set, best) if len(test_set) else {},
         "counters": trainer.counters,
         "epochs": trainer.epoch,
@@ -197,7 +268,7 @@ def train_from_config(config: RunConfig, *, resume: bool = False) -> dict[str, A
         "num_test": len(test_set),
         "reference_energies": e0,
     }
-    (out / "metrics.json").write_text(json.dumps(results, indent=2))
+    atomic_write_text(out / "metrics.json", json.dumps(results, indent=2))
     plot_learning_curve(trainer.history, out / "learning_curve.png")
     parity_set = test_set if len(test_set) else val_set
     if len(parity_set):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import copy
 import csv
+import dataclasses
 import logging
 import math
 import statistics
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Optional
 
@@ -30,6 +32,12 @@ log = logging.getLogger(__name__)
 
 RECENT_STEPS = 100  # gradient norms remembered for the relative clipping bound
 MIN_RECENT_STEPS = 10  # no relative clipping before this many steps
+# Training settings a resume may change: how (not what) is computed, and when to stop. Any other
+# change makes the resumed run differ from an uninterrupted one and is refused (``epochs`` is
+# accepted too, by rebuilding the schedule: see :meth:`Trainer.resume`).
+RESUME_MAY_CHANGE = ("epochs", "progress", "num_threads", "compile", "early_stopping_patience")
+MAX_LISTED = 5  # differing parameters or settings listed in a resume error
+CHECKPOINT_NAMES = ("best.pt", "last.pt")
 
 
 def ema_with_warmup(decay: float):
@@ -122,6 +130,8 @@ class Trainer:
         self._recent_grad_norms: list[float] = []  # the last RECENT_STEPS gradient norms, for clip_grad_factor
         self.history: list[dict[str, float]] = []
         self._good_state: Optional[dict[str, Any]] = None
+        if self.is_main and self.output_dir.is_dir():
+            self._remove_stale_temporaries()
         if resume:
             self.resume(self.output_dir / "last.pt")
 
@@ -172,11 +182,18 @@ class Trainer:
     def per_step_schedule(self) -> bool:
         return not isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
 
+    def _apply_stage_two_lr(self) -> bool:
+        """Stage two with its own lr: set that lr (times any rollback reduction), whatever the
+        schedule; returns whether it applies."""
+        if not (self.in_stage_two and self.config.stage_two_lr is not None):
+            return False
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.config.stage_two_lr * self.lr_scale
+        return True
+
     def _apply_lr_overrides(self) -> None:
-        # Stage two with its own lr: that lr (times any rollback reduction), whatever the schedule.
-        if self.in_stage_two and self.config.stage_two_lr is not None:
-            for group in self.optimizer.param_groups:
-                group["lr"] = self.config.stage_two_lr * self.lr_scale
+        """After a scheduler step: the stage-two lr, or the rollback reduction on the schedule's lr."""
+        if self._apply_stage_two_lr():
             return
         # The per-step schedules compute the lr in closed form each step, so a rollback's reduction
         # is re-applied on top of it; reduce-on-plateau is multiplicative and is scaled once instead.
@@ -311,11 +328,12 @@ class Trainer:
         later :meth:`resume` continues); returns the per-epoch history."""
         self._good_state = self._training_state()
         last = self.config.epochs if until_epoch is None else min(until_epoch, self.config.epochs)
-        while self.epoch < last:
+        while self.epoch < last and not self._stopped_early():
             if self.config.stage_two_start is not None and self.epoch == self.config.stage_two_start:
                 log.info("stage two from epoch %d: loss weights changed, best model chosen anew", self.epoch + 1)
                 self.best_val, self.epochs_since_best = math.inf, 0
-            self._apply_lr_overrides()
+            # Not the rollback scale: the lr of the last step (or of a rollback) already has it.
+            self._apply_stage_two_lr()
             row = {"epoch": self.epoch + 1, "lr": self.lr, "stage": 2 if self.in_stage_two else 1}
             row.update(self.train_epoch())
             val = self.evaluate(self.val_loader) if len(self.val_set) else {"loss": row.get("train_loss", math.nan)}
@@ -333,16 +351,39 @@ class Trainer:
             self._good_state = self._training_state()
             if self.is_main:
                 self._write_log(row)
-                atomic_save(self._good_state, self.output_dir / "last.pt")
-                if improved:
-                    atomic_save(self._good_state, self.output_dir / "best.pt")
-            patience = self.config.early_stopping_patience
-            if patience is not None and self.epochs_since_best >= patience:
-                log.info("early stopping after %d epochs without improvement", patience)
-                break
+                self._save_checkpoints(improved)
         return self.history
 
+    def _stopped_early(self) -> bool:
+        """Whether the validation loss has not improved for ``early_stopping_patience`` epochs
+        (checked before each epoch, so that a resumed run that had stopped early stays stopped)."""
+        patience = self.config.early_stopping_patience
+        if patience is None or self.epochs_since_best < patience:
+            return False
+        log.info("early stopping after %d epochs without improvement", patience)
+        return True
+
+    def _save_checkpoints(self, improved: bool) -> None:
+        """``best.pt`` (if the epoch improved) and then ``last.pt``, each written atomically.
+
+        In this order a run killed between the two writes resumes from the previous epoch and
+        writes ``best.pt`` again; the other order would leave ``best.pt`` an epoch behind for good.
+        A failed write stops training with an ``OSError`` naming the file; the previous
+        checkpoints stay as they were.
+        """
+        for name in (("best.pt",) if improved else ()) + ("last.pt",):
+            try:
+                atomic_save(self._good_state, self.output_dir / name)
+            except OSError as err:
+                reason = f"training stopped after epoch {self.epoch}: {err.strerror or err}"
+                raise (type(err)(err.errno, reason) if err.errno is not None else type(err)(reason)) from err
+
     # --- state ------------------------------------------------------------------------------------
+    def _fingerprint(self) -> dict[str, Any]:
+        """What a resumed run must share with the run that wrote the checkpoint: the training
+        settings and the sizes of the training and validation sets."""
+        return {"training": dataclasses.asdict(self.config), "num_train": len(self.train_set), "num_val": len(self.val_set)}
+
     def _training_state(self) -> dict[str, Any]:
         return copy.deepcopy({
             "model": self.model.state_dict(),
@@ -358,6 +399,7 @@ class Trainer:
             "recent_grad_norms": list(self._recent_grad_norms),
             "history": list(self.history),
             "rng": rng_state(),
+            "fingerprint": self._fingerprint(),
         })
 
     def _load_training_state(self, state: dict[str, Any]) -> None:
@@ -380,16 +422,143 @@ class Trainer:
         return model.eval()
 
     def resume(self, path) -> None:
-        """Continue from a checkpoint written by :meth:`fit`."""
+        """Continue from a checkpoint written by :meth:`fit`.
+
+        The checkpoint is checked first (:func:`~equiformer_lite.train.checkpoint.load_checkpoint`),
+        then against this trainer: weights of other names or shapes, or training settings that
+        would make the resumed run differ from an uninterrupted one, are a ``ValueError`` naming
+        ``path`` and listing the differences (``name: checkpoint -> now``). The settings in
+        :data:`RESUME_MAY_CHANGE` may change; checkpoints written before the settings were stored
+        in them are resumed without that comparison.
+
+        ``epochs`` may grow (or shrink down to the epochs already trained). One-cycle and cosine
+        schedules depend on the total number of steps, so they are then rebuilt for the new total
+        and continue at the step count already done: the lr jumps onto the new curve at that step
+        (for a finished one-cycle run, from its final lr back up onto the new curve's annealing
+        phase). The result is a well-defined longer run, not the run an uninterrupted longer
+        schedule would have given. Reduce-on-plateau and constant schedules go on as they were.
+        """
+        if not Path(path).exists():
+            raise FileNotFoundError(f"no checkpoint at {path} to resume from (a run writes it after its first epoch): "
+                                    "start the run without resume")
         state = load_checkpoint(path)
-        self._load_training_state(state)
+        self._check_model_fits(state, path)
+        self._check_settings(state, path)
+        self._check_ema(state, path)
+        try:
+            self._load_training_state(state)
+        except (RuntimeError, ValueError, KeyError, IndexError) as err:  # e.g. an optimiser of another layout
+            raise ValueError(f"{path}: its training state does not fit this trainer: {err}") from err
         self.epoch, self.step, self.lr_scale = state["epoch"], state["step"], state["lr_scale"]
         self.best_val, self.epochs_since_best = state["best_val"], state["epochs_since_best"]
         self.counters.update(state["counters"])
         self._recent_grad_norms = list(state.get("recent_grad_norms", []))
         self.history = list(state["history"])
         set_rng_state(state["rng"])
+        if self._schedule_length_changed(state):
+            self._rebuild_schedule(state["scheduler"])
+        if self.is_main and self.history:
+            self._write_log_rows(self.history, new=True)  # drops rows of epochs trained after the checkpoint
         log.info("resumed from %s at epoch %d", path, self.epoch)
+
+    def _check_model_fits(self, state: dict[str, Any], path) -> None:
+        """A ``ValueError`` listing the parameters whose names, shapes or dtypes differ between
+        the checkpoint and this trainer's model."""
+        own, saved = self.model.state_dict(), state["model"]
+        differ = [f"{name}: {_describe(saved[name])} vs {_describe(tensor)}"
+                  for name, tensor in own.items() if name in saved and _describe(saved[name]) != _describe(tensor)]
+        missing = [name for name in own if name not in saved]
+        unexpected = [name for name in saved if name not in own]
+        if differ or missing or unexpected:
+            parts = []
+            if differ:
+                parts.append(f"{len(differ)} differ (checkpoint vs model): " + _first(differ))
+            if missing:
+                parts.append(f"{len(missing)} of the model's tensors are not in the checkpoint: " + _first(missing))
+            if unexpected:
+                parts.append(f"{len(unexpected)} of the checkpoint's tensors are not in the model: " + _first(unexpected))
+            raise ValueError(
+                f"{path} does not fit this {type(self.model).__name__}: its weights are of another model; "
+                + "; ".join(parts) + ". Resume with the model settings of the run that wrote it, "
+                "or start a new run in another output directory"
+            )
+
+    def _check_settings(self, state: dict[str, Any], path) -> None:
+        """A ``ValueError`` with a diff ``key: checkpoint -> now`` when settings changed that make
+        the resumed run differ from an uninterrupted one (nothing to compare in older checkpoints)."""
+        fingerprint = state.get("fingerprint")
+        done = int(state["epoch"])
+        if self.config.epochs < done:
+            raise ValueError(f"{path} has trained {done} epochs already, more than training.epochs = "
+                             f"{self.config.epochs}: ask for at least {done} epochs to resume it")
+        if not isinstance(fingerprint, dict):
+            return
+        saved, now = dict(fingerprint.get("training", {})), dataclasses.asdict(self.config)
+        diff = [f"training.{key}: {saved[key]!r} -> {now[key]!r}" for key in now
+                if key in saved and key not in RESUME_MAY_CHANGE and saved[key] != now[key]]
+        sizes = {"num_train": len(self.train_set), "num_val": len(self.val_set)}
+        diff += [f"{key} (structures): {fingerprint[key]!r} -> {value!r}" for key, value in sizes.items()
+                 if key in fingerprint and fingerprint[key] != value]
+        if saved.get("epochs", self.config.epochs) != self.config.epochs:
+            diff += self._stage_two_moves(int(saved["epochs"]))
+        if diff:
+            raise ValueError(
+                f"{path} was written by a run with other settings; resuming would not continue it "
+                f"({len(diff)} changed, checkpoint -> now): " + _first(diff, limit=len(diff))
+                + ". Restore them, or start a new run in another output directory "
+                f"(only {', '.join(RESUME_MAY_CHANGE)} may change on resume)"
+            )
+
+    def _check_ema(self, state: dict[str, Any], path) -> None:
+        """A ``ValueError`` when only one of the checkpoint and this trainer has an EMA (a check
+        for checkpoints without the settings: in newer ones ``ema_decay`` is compared)."""
+        if (self.ema is None) != (state["ema"] is None):
+            has = "has" if state["ema"] is not None else "has no"
+            raise ValueError(f"{path} {has} an EMA of the weights, but training.ema_decay is now "
+                             f"{self.config.ema_decay!r}: set it as in the run that wrote the checkpoint")
+
+    def _stage_two_moves(self, saved_epochs: int) -> list[str]:
+        """The diff entry when a changed ``epochs`` moves a stage two set by ``stage_two_fraction``."""
+        try:
+            before = dataclasses.replace(self.config, epochs=saved_epochs).stage_two_start
+        except ValueError:  # settings this version no longer accepts with those epochs: nothing to compare
+            return []
+        after = self.config.stage_two_start
+        if before == after:
+            return []
+        return [f"stage two start (0-based epoch, from training.stage_two_fraction and epochs): {before!r} -> {after!r}; "
+                f"set training.stage_two_epoch: {before} to keep it"]
+
+    def _schedule_length_changed(self, state: dict[str, Any]) -> bool:
+        """Whether the checkpoint's schedule was built for another number of epochs."""
+        if self.config.scheduler not in ("onecycle", "cosine"):
+            return False
+        fingerprint = state.get("fingerprint")
+        if isinstance(fingerprint, dict) and "epochs" in fingerprint.get("training", {}):
+            return int(fingerprint["training"]["epochs"]) != self.config.epochs
+        # Older checkpoints: a one-cycle schedule stores its total; a cosine one cannot tell.
+        total = state["scheduler"].get("total_steps")
+        return total is not None and total != max(self.config.epochs * self.steps_per_epoch, 2)
+
+    def _rebuild_schedule(self, saved: dict[str, Any]) -> None:
+        """A schedule for the current ``epochs``, moved on to the steps the checkpoint had done,
+        with the lr it gives there (and any rollback reduction or stage-two lr on top)."""
+        done = int(saved["last_epoch"])
+        self.scheduler = self._build_scheduler()
+        self.scheduler.last_epoch = done - 1
+        with warnings.catch_warnings():  # "lr_scheduler.step() before optimizer.step()": a resume, not a bug
+            warnings.simplefilter("ignore", UserWarning)
+            self.scheduler.step()
+        self.scheduler._step_count = int(saved.get("_step_count", done + 1))
+        self._apply_lr_overrides()
+        log.info("schedule rebuilt for %d epochs, continuing at step %d (lr %.3g)", self.config.epochs, done, self.lr)
+
+    def _remove_stale_temporaries(self) -> None:
+        """Delete the temporary files of checkpoint writes a killed run left behind."""
+        for name in CHECKPOINT_NAMES:
+            for stale in self.output_dir.glob(f".{name}*.tmp"):
+                stale.unlink(missing_ok=True)
+                log.info("removed %s, left by an interrupted checkpoint write", stale)
 
     def _tensorboard(self):
         """A TensorBoard writer into ``output_dir/tensorboard`` when TensorBoard is installed, else None."""
@@ -409,11 +578,27 @@ class Trainer:
                 if key != "epoch":
                     writer.add_scalar(key, value, int(row["epoch"]))
             writer.flush()
+        self._write_log_rows([row], new=self.epoch == 1 or not (self.output_dir / "log.csv").exists())
+
+    def _write_log_rows(self, rows: list[dict[str, float]], *, new: bool) -> None:
+        """Append ``rows`` to ``log.csv``, or start it anew with a header when ``new``."""
         path = self.output_dir / "log.csv"
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        new = not path.exists() or self.epoch == 1
         with open(path, "w" if new else "a", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(row), extrasaction="ignore")
+            writer = csv.DictWriter(fh, fieldnames=list(rows[0]), extrasaction="ignore")
             if new:
                 writer.writeheader()
-            writer.writerow(row)
+            writer.writerows(rows)
+
+
+def _describe(tensor: Any) -> str:
+    """A tensor's dtype and shape, as ``float64 (4, 8)`` (the type of anything else)."""
+    if not isinstance(tensor, torch.Tensor):
+        return f"a {type(tensor).__name__}, not a tensor"
+    return f"{str(tensor.dtype).removeprefix('torch.')} {tuple(tensor.shape)}"
+
+
+def _first(items: list[str], limit: int = MAX_LISTED) -> str:
+    """The first ``limit`` items joined, and how many more there are."""
+    more = f"; ... and {len(items) - limit} more" if len(items) > limit else ""
+    return "; ".join(items[:limit]) + more

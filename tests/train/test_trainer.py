@@ -9,6 +9,7 @@ import torch
 
 from equiformer_lite import SE3Potential
 from equiformer_lite.train import Trainer, TrainingConfig, TrainingDiverged
+from equiformer_lite.train.checkpoint import load_checkpoint
 from tests.train.conftest import graphs
 
 
@@ -145,11 +146,75 @@ def test_resume_reproduces_an_uninterrupted_run(ethanol_frames, tmp_path):
     assert len(resumed.history) == 4
 
 
+@pytest.mark.parametrize("scheduler", ["onecycle", "cosine"])
+def test_a_longer_run_continues_a_finished_schedule_on_the_new_curve(ethanol_frames, tmp_path, scheduler):
+    """``--resume --epochs N+1`` after a finished N-epoch run: the schedule is rebuilt for N+1
+    epochs and continues at the steps done (one-cycle used to fail after the extra epoch)."""
+    data = graphs(ethanol_frames)
+    Trainer(_model(), data[:8], data[8:12], _config(epochs=2, scheduler=scheduler), tmp_path).fit()
+    longer = Trainer(_model(), data[:8], data[8:12], _config(epochs=3, scheduler=scheduler), tmp_path, resume=True)
+    assert longer.epoch == 2
+    history = longer.fit()
+    assert [row["epoch"] for row in history] == [1, 2, 3] and longer.epoch == 3
+    assert load_checkpoint(tmp_path / "last.pt")["epoch"] == 3
+    assert len((tmp_path / "log.csv").read_text().splitlines()) == 1 + 3
+    fresh = Trainer(_model(), data[:8], data[8:12], _config(epochs=3, scheduler=scheduler), tmp_path / "fresh")
+    for _ in range(2 * fresh.steps_per_epoch):  # the lr of a 3-epoch schedule after the 2 epochs' steps
+        fresh.optimizer.step()
+        fresh.scheduler.step()
+    assert history[2]["lr"] == pytest.approx(fresh.lr, rel=1e-12)
+
+
+def test_checkpoints_without_the_settings_still_resume(ethanol_frames, tmp_path):
+    """Checkpoints written before the run's settings were stored in them resume exactly, and a
+    longer one-cycle run is still recognised (from the schedule's own total)."""
+    data = graphs(ethanol_frames)
+    straight = Trainer(_model(), data[:8], data[8:12], _config(epochs=3), tmp_path / "a")
+    straight.fit()
+    interrupted = Trainer(_model(), data[:8], data[8:12], _config(epochs=3), tmp_path / "b")
+    interrupted.fit(until_epoch=2)
+    state = torch.load(tmp_path / "b" / "last.pt", weights_only=True)
+    del state["fingerprint"]
+    torch.save(state, tmp_path / "b" / "last.pt")
+    (tmp_path / "c").mkdir()
+    torch.save(state, tmp_path / "c" / "last.pt")
+    resumed = Trainer(_model(seed=99), data[:8], data[8:12], _config(epochs=3), tmp_path / "b", resume=True)
+    resumed.fit()
+    assert torch.equal(_params(resumed.model), _params(straight.model))
+    longer = Trainer(_model(), data[:8], data[8:12], _config(epochs=4), tmp_path / "c", resume=True)
+    assert longer.scheduler.total_steps == 4 * longer.steps_per_epoch
+    assert len(longer.fit()) == 4
+
+
+def test_a_rollback_lowers_the_lr_once_not_again_at_each_epoch_start(ethanol_frames, tmp_path):
+    data = graphs(ethanol_frames)
+    trainer = Trainer(_model(), data[:8], data[8:12], _config(epochs=1, scheduler="constant", lr=1e-3), tmp_path)
+    trainer.lr_scale = 0.5  # as after a rollback: the optimiser's lr already carries the factor
+    for group in trainer.optimizer.param_groups:
+        group["lr"] *= 0.5
+    row = trainer.fit()[0]
+    assert row["lr"] == pytest.approx(5e-4) and trainer.lr == pytest.approx(5e-4)
+
+
+def test_temporary_files_of_killed_writes_are_removed(ethanol_frames, tmp_path):
+    data = graphs(ethanol_frames)
+    stale = [tmp_path / ".last.ptx1y2.tmp", tmp_path / ".best.ptz3.tmp"]
+    for path in stale:
+        path.write_bytes(b"PK half a checkpoint")
+    (tmp_path / "notes.tmp").write_text("not ours")
+    Trainer(_model(), data[:8], data[8:12], _config(epochs=1), tmp_path)
+    assert not any(path.exists() for path in stale) and (tmp_path / "notes.tmp").exists()
+
+
 def test_early_stopping(ethanol_frames, tmp_path):
     data = graphs(ethanol_frames)
-    trainer = Trainer(_model(), data[:8], data[8:12], _config(epochs=10, lr=1e-30, early_stopping_patience=2, ema_decay=None), tmp_path)
+    config = _config(epochs=10, lr=1e-30, early_stopping_patience=2, ema_decay=None)
+    trainer = Trainer(_model(), data[:8], data[8:12], config, tmp_path)
     history = trainer.fit()
     assert len(history) < 10
+    # Resumed, a run that stopped early stays stopped (it used to train one more epoch).
+    resumed = Trainer(_model(), data[:8], data[8:12], config, tmp_path, resume=True)
+    assert len(resumed.fit()) == len(history)
 
 
 @pytest.mark.parametrize("scheduler", ["onecycle", "cosine", "plateau", "constant"])

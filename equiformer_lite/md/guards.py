@@ -1,0 +1,39 @@
+"""What stops a simulation: non-finite results, a runaway temperature, atoms that collide."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+from ase import Atoms
+
+from ..data.neighborlist import neighbor_list
+
+__all__ = ["check_state"]
+
+
+def check_state(atoms: Atoms, *, max_temperature_K: float, min_distance: float) -> Optional[str]:
+    """Why the simulation cannot go on from ``atoms`` (its calculator's latest results), or None.
+
+    Checked: energy, forces and (when computed) stress finite; the kinetic temperature finite and
+    at most ``max_temperature_K``; no two atoms (or periodic images) closer than ``min_distance`` Å.
+    """
+    results = atoms.calc.results if atoms.calc is not None else {}
+    for key in ("energy", "forces", "stress"):
+        if key in results and not np.isfinite(results[key]).all():
+            return f"the {key} is not finite (NaN or inf)"
+    velocities = atoms.get_velocities()
+    if not np.isfinite(velocities).all():
+        return "the velocities are not finite (NaN or inf)"
+    temperature = atoms.get_temperature()
+    if temperature > max_temperature_K:
+        return f"the temperature {temperature:.0f} K is above the limit {max_temperature_K:.0f} K (md.max_temperature_K)"
+    if min_distance > 0 and len(atoms) > 1:
+        periodic = atoms.pbc.any()
+        edges, _ = neighbor_list(atoms.get_positions(), min_distance, atoms.cell.array if periodic else None, atoms.pbc)
+        if edges.shape[1]:
+            i, j = int(edges[1, 0]), int(edges[0, 0])
+            distance = atoms.get_distance(i, j, mic=periodic)
+            return (f"atoms {i} ({atoms[i].symbol}) and {j} ({atoms[j].symbol}) are {distance:.4f} Å apart, "
+                    f"closer than md.min_distance = {min_distance} Å")
+    return None

