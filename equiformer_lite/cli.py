@@ -53,13 +53,19 @@ def _audit(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .train import load_config, train_from_config
+    from .train import load_config, train_committee, train_from_config
 
     config = load_config(args.config)
     if args.output_dir:
         config.output_dir = args.output_dir
     if args.epochs is not None:  # through the dataclass again, so its checks see the new value
         config.training = dataclasses.replace(config.training, epochs=args.epochs)
+    if args.committee is not None:
+        members = train_committee(config, args.committee, resume=args.resume, force=args.force)
+        forces = [m["test"].get("forces_mae", m["validation"].get("forces_mae")) for m in members if m]
+        print(f"\ncommittee of {args.committee} in {config.output_dir}/ (committee.json); member force MAE (eV/Å): "
+              + ", ".join(f"{f:.4g}" for f in forces if f is not None))
+        return 0
     results = train_from_config(config, resume=args.resume, force=args.force)
     if results:
         test = results["test"] or results["validation"]
@@ -73,7 +79,7 @@ def _train(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from .train import evaluate_model
 
-    metrics = evaluate_model(args.model, args.data, batch_size=args.batch_size, output=Path(args.output) if args.output else None,
+    metrics = evaluate_model(args.model, args.data, batch_size=args.batch_size, output=Path(args.output) if args.output else None, force=args.force,
                              energy_key=args.energy_key, forces_key=args.forces_key, stress_key=args.stress_key)
     for key, value in metrics.items():
         print(f"{key:>24}  {value:.6g}")
@@ -109,7 +115,7 @@ MD_OPTIONS = {"ensemble": "ensemble", "steps": "steps", "timestep": "timestep_fs
 
 def _md(args: argparse.Namespace) -> int:
     from .md import MDConfig, load_md_config, read_frame, run_md
-    from .train import resolve_data_paths
+    from .train import committee_members, resolve_data_paths
 
     raw = load_md_config(args.config).to_dict()
     raw.update({key: getattr(args, option) for option, key in MD_OPTIONS.items() if getattr(args, option) is not None})
@@ -118,7 +124,8 @@ def _md(args: argparse.Namespace) -> int:
     atoms = read_frame(path, args.frame)
     print(f"{config.ensemble} ({config.steps} steps of {config.timestep_fs} fs) of {len(atoms)} atoms from {path}, "
           f"frame {args.frame}, with {args.model}", flush=True)
-    result = run_md(args.model, atoms, config, force=args.force)
+    model = committee_members(args.model) if Path(args.model).is_dir() else args.model
+    result = run_md(model, atoms, config, force=args.force)
     print(f"{result.status}: {result.steps} steps ({result.time_ps:.4g} ps) in {result.wall_s:.1f} s, "
           f"{result.ns_per_day:.3g} ns/day; trajectory, log and plot in {result.output_dir}/")
     if result.status != "completed":
@@ -147,6 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=_positive_int, help="override training.epochs")
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/last.pt")
     p.add_argument("--force", action="store_true", help="replace a previous run in OUTPUT_DIR (default: refuse)")
+    p.add_argument("--committee", type=_positive_int, metavar="N",
+                   help="train N members (seeds seed..seed+N-1) into OUTPUT_DIR/member_K: a committee for uncertainty")
     p.set_defaults(func=_train)
     p = sub.add_parser("evaluate", help="errors of a saved model on a data file")
     p.add_argument("model", help="model file written by training (model.pt)")
@@ -156,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--forces-key", default="forces")
     p.add_argument("--stress-key", default="stress")
     p.add_argument("--output", help="directory for metrics.json and parity plots")
+    p.add_argument("--force", action="store_true", help="replace an earlier evaluation in --output")
     p.set_defaults(func=_evaluate)
     p = sub.add_parser("audit", help="check equivariance, forces, stress, periodicity and cutoff smoothness")
     p.add_argument("--model", help="model file written by save_model (default: a fresh model of --model-type)")
@@ -177,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace an existing output file")
     p.set_defaults(func=_export)
     p = sub.add_parser("md", help="molecular dynamics (NVE, NVT, NPT) with a model, stopped when it leaves physical ground")
-    p.add_argument("model", help="model file (model.pt, or an exported .pt2)")
+    p.add_argument("model", help="model file (model.pt, or an exported .pt2), or a committee directory (train --committee)")
     p.add_argument("structure", help="the starting structure: any file ASE reads, or bundled:NAME")
     p.add_argument("--config", help="YAML md config (see configs/md/nvt.yaml); options below override it")
     p.add_argument("--frame", type=int, default=0, help="frame of STRUCTURE to start from (default 0)")

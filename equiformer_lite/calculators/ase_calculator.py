@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Optional, Union
+from typing import TYPE_CHECKING, Optional, Sequence, Union
 
+import numpy as np
 import torch
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
 from ase.stress import full_3x3_to_voigt_6_stress
@@ -24,7 +25,13 @@ class EquiformerCalculator(Calculator):
     Parameters
     ----------
     model : a potential, an :class:`~equiformer_lite.export.ExportedPotential`, or the path of a
-        file written by :func:`~equiformer_lite.save_model` or ``equiformer-lite export`` (``.pt2``).
+        file written by :func:`~equiformer_lite.save_model` or ``equiformer-lite export`` (``.pt2``);
+        or a list of these: a **committee**. Its results are the members' means, and the spread
+        of the members is the uncertainty: ``energy_std`` (eV), ``forces_std`` ``[N, 3]``,
+        ``forces_std_max`` (the largest per-atom norm of the force standard deviation, eV/Å, what
+        an MD run thresholds), ``stress_std``, and the members' own values ``energy_comm [M]``,
+        ``forces_comm [M, N, 3]``, ``stress_comm [M, 6]`` (as MACE's committee calculator names them).
+        Standard deviations are over members (ddof 0).
     device : where to evaluate (``"cpu"``, ``"cuda"``).
     dtype : evaluation dtype; the model is rebuilt in it with the same weights (default: the model's).
     min_distance : pairs closer than this (Å) raise ``ValueError`` (overlapping atoms).
@@ -44,7 +51,7 @@ class EquiformerCalculator(Calculator):
 
     def __init__(
         self,
-        model: Union[AtomisticPotential, "ExportedPotential", str, os.PathLike],
+        model: Union[AtomisticPotential, "ExportedPotential", str, os.PathLike, Sequence],
         *,
         device: Union[str, torch.device] = "cpu",
         dtype: Optional[torch.dtype] = None,
@@ -53,19 +60,32 @@ class EquiformerCalculator(Calculator):
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
+        self.device = torch.device(device)
+        members = list(model) if isinstance(model, (list, tuple)) else [model]
+        if not members:
+            raise ValueError("a committee needs at least one model, got an empty list")
+        self.models = [self._prepare(m, dtype, compile) for m in members]
+        self.model = self.models[0]
+        self.graph_cutoff = max(float(m.graph_cutoff) for m in self.models)
+        self.min_distance = float(min_distance)
+
+    def _prepare(self, model, dtype, compile: bool):
         if isinstance(model, (str, os.PathLike)):
             model = load_model(model)
-        self.device = torch.device(device)
         if dtype is not None and dtype != model.dtype:
             model = model.with_dtype(dtype)
-        self.model = model.to(self.device).eval()
+        model = model.to(self.device).eval()
         if compile:
-            if not isinstance(self.model, AtomisticPotential):
-                raise ValueError(f"compile=True needs a model, not {type(self.model).__name__} (an export is compiled already)")
+            if not isinstance(model, AtomisticPotential):
+                raise ValueError(f"compile=True needs a model, not {type(model).__name__} (an export is compiled already)")
             from ..models.compiled import CompiledPotential
 
-            self.model = CompiledPotential(self.model)
-        self.min_distance = float(min_distance)
+            model = CompiledPotential(model)
+        return model
+
+    @property
+    def is_committee(self) -> bool:
+        return len(self.models) > 1
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes) -> None:
         super().calculate(atoms, properties, system_changes)
@@ -74,19 +94,31 @@ class EquiformerCalculator(Calculator):
             raise PropertyNotImplementedError("stress needs a fully periodic cell (pbc all True)")
         graph = atoms_to_graph(
             self.atoms,
-            self.model.graph_cutoff,
+            self.graph_cutoff,
             dtype=torch.float64,  # the model centres the positions in float64, then casts (validate_inputs)
             with_labels=False,
             min_distance=self.min_distance,
         ).to(self.device)
-        out = self.model(graph, compute_forces=True, compute_stress=periodic)
-        energy = out[keys.ENERGY].detach().cpu().double()
-        self.results = {
-            "energy": float(energy[0]),
-            "free_energy": float(energy[0]),
+        members = [self._evaluate(model, graph, periodic) for model in self.models]
+        self.results = {key: np.mean([m[key] for m in members], axis=0) for key in members[0]}
+        self.results["energy"] = self.results["free_energy"] = float(self.results["energy"])
+        if self.is_committee:
+            for key in ("energy", "forces", "stress"):
+                if key in members[0]:
+                    stack = np.stack([m[key] for m in members])  # [M, ...]
+                    self.results[f"{key}_comm"] = stack
+                    self.results[f"{key}_std"] = stack.std(axis=0)
+            self.results["energy_std"] = float(self.results["energy_std"])
+            self.results["forces_std_max"] = float(np.linalg.norm(self.results["forces_std"], axis=1).max())
+
+    @staticmethod
+    def _evaluate(model, graph, periodic: bool) -> dict:
+        out = model(graph, compute_forces=True, compute_stress=periodic)
+        result = {
+            "energy": out[keys.ENERGY].detach().cpu().double().numpy()[0],
             "energies": out[keys.ATOMIC_ENERGIES].detach().cpu().double().numpy(),
             "forces": out[keys.FORCES].detach().cpu().double().numpy(),
         }
         if periodic:
-            stress = out[keys.STRESS][0].detach().cpu().double().numpy()
-            self.results["stress"] = full_3x3_to_voigt_6_stress(stress)
+            result["stress"] = full_3x3_to_voigt_6_stress(out[keys.STRESS][0].detach().cpu().double().numpy())
+        return result

@@ -48,6 +48,9 @@ class MDConfig:
     log_interval: int = 10  # steps between log rows
     max_temperature_K: Optional[float] = None  # default: 10 x max(temperature_K, 100 K)
     min_distance: float = 0.5  # Å; closer atoms stop the run
+    # With a committee of models: the run stops when the largest per-atom force standard deviation
+    # of the members passes this (eV/Å): the simulation has left the data the committee agrees on.
+    max_force_std: Optional[float] = None
     dtype: Optional[str] = None  # evaluate the model in this dtype (default: the model's)
     output_dir: str = "runs/md"
     progress: bool = True
@@ -68,6 +71,7 @@ class MDConfig:
             ("log_interval", self.log_interval >= 1, "an integer >= 1"),
             ("max_temperature_K", self.max_temperature_K is None or self.max_temperature_K > 0, "null or a positive number"),
             ("min_distance", self.min_distance >= 0, "a distance >= 0 Å"),
+            ("max_force_std", self.max_force_std is None or self.max_force_std > 0, "null or a positive number of eV/Å"),
             ("dtype", self.dtype in (None, "float32", "float64"), "null, float32 or float64"),
         ]
         for name, ok, valid in checks:

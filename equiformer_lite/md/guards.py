@@ -12,16 +12,22 @@ from ..data.neighborlist import neighbor_list
 __all__ = ["check_state"]
 
 
-def check_state(atoms: Atoms, *, max_temperature_K: float, min_distance: float) -> Optional[str]:
+def check_state(atoms: Atoms, *, max_temperature_K: float, min_distance: float, max_force_std: Optional[float] = None) -> Optional[str]:
     """Why the simulation cannot go on from ``atoms`` (its calculator's latest results), or None.
 
     Checked: energy, forces and (when computed) stress finite; the kinetic temperature finite and
-    at most ``max_temperature_K``; no two atoms (or periodic images) closer than ``min_distance`` Å.
+    at most ``max_temperature_K``; no two atoms (or periodic images) closer than ``min_distance`` Å;
+    with a committee calculator (``forces_std_max`` in its results), its force spread at most
+    ``max_force_std`` eV/Å.
     """
     results = atoms.calc.results if atoms.calc is not None else {}
     for key in ("energy", "forces", "stress"):
         if key in results and not np.isfinite(results[key]).all():
             return f"the {key} is not finite (NaN or inf)"
+    spread = results.get("forces_std_max")
+    if max_force_std is not None and spread is not None and spread > max_force_std:
+        return (f"the committee's force uncertainty {spread:.3g} eV/Å is above md.max_force_std = {max_force_std} eV/Å "
+                f"(the structure is outside what the models agree on)")
     velocities = atoms.get_velocities()
     if not np.isfinite(velocities).all():
         return "the velocities are not finite (NaN or inf)"

@@ -94,6 +94,9 @@ def _log_row(atoms: Atoms, step: int, config: MDConfig) -> dict[str, float]:
         "epot_eV": epot, "ekin_eV": ekin, "etot_eV": epot + ekin,
         "max_force_eV_A": float(np.linalg.norm(atoms.get_forces(), axis=1).max()),
     }
+    if "forces_std_max" in atoms.calc.results:  # a committee
+        row["energy_std_eV"] = atoms.calc.results["energy_std"]
+        row["forces_std_max_eV_A"] = atoms.calc.results["forces_std_max"]
     if atoms.pbc.all():
         stress = atoms.get_stress(include_ideal_gas=True)  # Voigt, eV/Å^3, ASE's sign (tension positive)
         row["pressure_GPa"] = float(-stress[:3].mean() / units.GPa)
@@ -124,7 +127,8 @@ def _check_output_dir(out: Path, force: bool) -> None:
 def run_md(model: Union[str, Path, Any, Calculator], atoms: Atoms, config: Optional[MDConfig] = None, *, force: bool = False) -> MDResult:
     """Integrate ``config.steps`` steps of ``config.ensemble`` from ``atoms`` (not modified).
 
-    ``model``: a potential, a model or ``.pt2`` file, or any ASE calculator. Writes into
+    ``model``: a potential, a model or ``.pt2`` file, a list of these (a committee: the log then
+    has its uncertainty, and ``max_force_std`` stops the run), or any ASE calculator. Writes into
     ``config.output_dir``: ``trajectory.extxyz`` (every ``write_interval`` steps, with energy,
     forces and stress), ``log.csv`` (every ``log_interval`` steps: T, potential, kinetic and total
     energy, the largest force, and for periodic cells pressure and volume), ``md_log.png``,
@@ -138,6 +142,9 @@ def run_md(model: Union[str, Path, Any, Calculator], atoms: Atoms, config: Optio
     out = Path(config.output_dir)
     _check_output_dir(out, force)
     calc = model if isinstance(model, Calculator) else EquiformerCalculator(model, dtype=config.dtype)
+    if config.max_force_std is not None and not getattr(calc, "is_committee", False):
+        raise ValueError("md.max_force_std needs a committee of models (a list of models, or a directory written by "
+                         "'equiformer-lite train --committee N')")
     atoms = atoms.copy()
     atoms.calc = calc
     _initial_velocities(atoms, config)
@@ -152,7 +159,8 @@ def run_md(model: Union[str, Path, Any, Calculator], atoms: Atoms, config: Optio
         writer = None
         try:
             for step, _ in enumerate(dyn.irun(config.steps)):
-                problem = check_state(atoms, max_temperature_K=config.temperature_limit, min_distance=config.min_distance)
+                problem = check_state(atoms, max_temperature_K=config.temperature_limit, min_distance=config.min_distance,
+                                      max_force_std=config.max_force_std)
                 if problem is not None:
                     status, reason = "stopped", f"step {step}: {problem}"
                     break

@@ -3,7 +3,7 @@
 from .config import DataConfig, RunConfig, TrainingConfig, load_config
 from .losses import LOSSES, PotentialLoss, log_cosh
 from .metrics import MetricAccumulator
-from .run import BUNDLED_DATA, evaluate_model, load_splits, resolve_data_paths, train_from_config
+from .run import BUNDLED_DATA, committee_members, evaluate_model, load_splits, resolve_data_paths, train_committee, train_from_config
 from .trainer import Trainer, TrainingDiverged
 
 __all__ = [
@@ -16,10 +16,12 @@ __all__ = [
     "Trainer",
     "TrainingConfig",
     "TrainingDiverged",
+    "committee_members",
     "evaluate_model",
     "load_config",
     "load_splits",
     "log_cosh",
     "resolve_data_paths",
+    "train_committee",
     "train_from_config",
 ]

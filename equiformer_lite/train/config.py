@@ -12,6 +12,8 @@ from typing import Any, Optional, Union
 
 import yaml
 
+from .losses import LOSSES
+
 __all__ = ["DataConfig", "TrainingConfig", "RunConfig", "check_model_section", "load_config"]
 
 
@@ -89,7 +91,6 @@ class DataConfig:
 
 
 SCHEDULERS = ("onecycle", "cosine", "plateau", "constant")
-LOSSES = ("mse", "huber", "logcosh")
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 import logging
@@ -25,7 +26,7 @@ from .metrics import MetricAccumulator
 from .plots import plot_learning_curve, plot_parity
 from .trainer import Trainer, TrainingDiverged
 
-__all__ = ["BUNDLED_DATA", "resolve_data_paths", "load_splits", "train_from_config", "evaluate_model"]
+__all__ = ["BUNDLED_DATA", "committee_members", "resolve_data_paths", "load_splits", "train_committee", "train_from_config", "evaluate_model"]
 
 log = logging.getLogger(__name__)
 
@@ -276,6 +277,38 @@ def train_from_config(config: RunConfig, *, resume: bool = False, force: bool = 
     return results
 
 
+def train_committee(config: RunConfig, size: int, *, resume: bool = False, force: bool = False) -> list[dict[str, Any]]:
+    """Train ``size`` members of one config into ``output_dir/member_K`` (seed ``training.seed + K``:
+    other initial weights and batch orders on the same split), and write ``committee.json``.
+    :class:`~equiformer_lite.calculators.EquiformerCalculator` on the members (or
+    :func:`committee_members` of the directory) gives their mean and spread."""
+    if isinstance(size, bool) or not isinstance(size, int) or size < 2:
+        raise ValueError(f"a committee needs at least 2 members, got {size!r}")
+    out = Path(config.output_dir)
+    results = []
+    for k in range(size):
+        member = dataclasses.replace(config, output_dir=str(out / f"member_{k}"),
+                                     training=dataclasses.replace(config.training, seed=config.training.seed + k))
+        print(f"--- committee member {k + 1} of {size} (seed {member.training.seed}) ---")
+        results.append(train_from_config(member, resume=resume, force=force))
+    summary = {"members": [f"member_{k}/model.pt" for k in range(size)], "results": results}
+    atomic_write_text(out / "committee.json", json.dumps(summary, indent=2))
+    return results
+
+
+def committee_members(path: Union[str, Path]) -> list[Path]:
+    """The model files of a committee directory written by :func:`train_committee`."""
+    path = Path(path)
+    index = path / "committee.json"
+    if not index.is_file():
+        raise ValueError(f"{path} is not a committee directory (no committee.json): train one with --committee N")
+    members = [path / name for name in json.loads(index.read_text())["members"]]
+    missing = [str(m) for m in members if not m.is_file()]
+    if missing:
+        raise FileNotFoundError(f"committee {path} lacks the member files {missing}")
+    return members
+
+
 def _parity_plots(model, dataset, out: Path, batch_size: int) -> None:
     energies_true, energies_pred, forces_true, forces_pred = [], [], [], []
     model.eval()
@@ -294,10 +327,29 @@ def _parity_plots(model, dataset, out: Path, batch_size: int) -> None:
         plot_parity(np.concatenate(forces_true), np.concatenate(forces_pred), out / "parity_forces.png", quantity="force component", unit="eV/Å")
 
 
-def evaluate_model(model_path: Union[str, Path], data: Union[str, Sequence[str]], *, batch_size: int = 16, output: Optional[Path] = None, **data_kwargs) -> dict[str, float]:
-    """Metrics of a saved model on a data file (and parity plots into ``output`` if given)."""
+EVALUATION_FILES = ("metrics.json", "parity_energy.png", "parity_forces.png")
+
+
+def check_evaluation_output(output: Optional[Path], *, force: bool = False) -> None:
+    """An evaluation's ``output`` must be a directory that holds no earlier evaluation (unless ``force``)."""
+    if output is None:
+        return
+    output = Path(output)
+    if output.exists() and not output.is_dir():
+        raise ValueError(f"the evaluation output {output} is a file; give a directory for metrics.json and the parity plots")
+    previous = [name for name in EVALUATION_FILES if (output / name).exists()]
+    if previous and not force:
+        raise ValueError(f"{output} already holds an evaluation ({', '.join(previous)}): pass --force to replace it, "
+                         f"or choose another directory")
+
+
+def evaluate_model(model_path: Union[str, Path], data: Union[str, Sequence[str]], *, batch_size: int = 16, output: Optional[Path] = None,
+                   force: bool = False, **data_kwargs) -> dict[str, float]:
+    """Metrics of a saved model on a data file (and parity plots into ``output`` if given; an
+    ``output`` with an earlier evaluation is refused unless ``force``)."""
     from ..data import AtomicDataset
 
+    check_evaluation_output(output, force=force)
     model = load_model(model_path)
     datasets = [AtomicDataset.from_file(p, model.graph_cutoff, **data_kwargs) for p in resolve_data_paths(data)]
     dataset = datasets[0] if len(datasets) == 1 else AtomicDataset.concatenate(datasets)
@@ -308,5 +360,5 @@ def evaluate_model(model_path: Union[str, Path], data: Union[str, Sequence[str]]
     if output is not None:
         output.mkdir(parents=True, exist_ok=True)
         _parity_plots(model, dataset, output, batch_size)
-        (output / "metrics.json").write_text(json.dumps(result, indent=2))
+        atomic_write_text(output / "metrics.json", json.dumps(result, indent=2))
     return result

@@ -56,3 +56,16 @@ def test_the_train_command_checks_the_config_before_writing(tmp_path, capsys):
     assert main(["train", str(config)]) == 2
     assert "training.epochs must be an integer, got 'ten'" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def test_evaluate_output_never_overwrites(files, tmp_path, capsys):
+    argv = ["evaluate", str(files / "model.pt"), str(files / "data.extxyz"), "--output"]
+    (tmp_path / "a_file").write_text("mine")
+    assert main(argv + [str(tmp_path / "a_file")]) == 2
+    assert "is a file; give a directory" in capsys.readouterr().err
+    assert (tmp_path / "a_file").read_text() == "mine"
+    assert main(argv + [str(tmp_path / "eval")]) == 0
+    assert (tmp_path / "eval" / "metrics.json").exists()
+    assert main(argv + [str(tmp_path / "eval")]) == 2
+    assert "already holds an evaluation (metrics.json" in capsys.readouterr().err
+    assert main(argv + [str(tmp_path / "eval"), "--force"]) == 0
