@@ -51,6 +51,9 @@ class MDConfig:
     # With a committee of models: the run stops when the largest per-atom force standard deviation
     # of the members passes this (eV/Å): the simulation has left the data the committee agrees on.
     max_force_std: Optional[float] = None
+    # Fu et al. (2022)'s instability: a bond of the starting structure (ASE's covalent radii)
+    # longer than its starting length by this much (Å) stops the run. None: not checked.
+    max_bond_stretch: Optional[float] = None
     dtype: Optional[str] = None  # evaluate the model in this dtype (default: the model's)
     output_dir: str = "runs/md"
     progress: bool = True
@@ -72,6 +75,7 @@ class MDConfig:
             ("max_temperature_K", self.max_temperature_K is None or self.max_temperature_K > 0, "null or a positive number"),
             ("min_distance", self.min_distance >= 0, "a distance >= 0 Å"),
             ("max_force_std", self.max_force_std is None or self.max_force_std > 0, "null or a positive number of eV/Å"),
+            ("max_bond_stretch", self.max_bond_stretch is None or self.max_bond_stretch > 0, "null or a positive number of Å"),
             ("dtype", self.dtype in (None, "float32", "float64"), "null, float32 or float64"),
         ]
         for name, ok, valid in checks:

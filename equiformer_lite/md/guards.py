@@ -9,7 +9,7 @@ from ase import Atoms
 
 from ..data.neighborlist import neighbor_list
 
-__all__ = ["check_state"]
+__all__ = ["BondWatch", "check_state"]
 
 
 def check_state(atoms: Atoms, *, max_temperature_K: float, min_distance: float, max_force_std: Optional[float] = None) -> Optional[str]:
@@ -43,3 +43,38 @@ def check_state(atoms: Atoms, *, max_temperature_K: float, min_distance: float, 
             return (f"atoms {i} ({atoms[i].symbol}) and {j} ({atoms[j].symbol}) are {distance:.4f} Å apart, "
                     f"closer than md.min_distance = {min_distance} Å")
     return None
+
+
+class BondWatch:
+    """The bonds of a starting structure (pairs closer than the sum of ASE's covalent radii times
+    ``mult``) and their starting lengths; :meth:`check` names the first bond stretched by more
+    than ``stretch`` Å (Fu et al. 2022 call such a simulation unstable)."""
+
+    def __init__(self, atoms: Atoms, stretch: float, mult: float = 1.2) -> None:
+        from ase.neighborlist import natural_cutoffs, neighbor_list as ase_neighbor_list
+
+        i, j, d = ase_neighbor_list("ijd", atoms, natural_cutoffs(atoms, mult=mult))
+        keep = i < j
+        self.i, self.j, self.start = i[keep], j[keep], d[keep]
+        self.stretch = float(stretch)
+
+    def check(self, atoms: Atoms) -> Optional[str]:
+        if not len(self.i):
+            return None
+        lengths = self._lengths(atoms)
+        over = np.flatnonzero(lengths > self.start + self.stretch)
+        if not len(over):
+            return None
+        k = over[0]
+        i, j = int(self.i[k]), int(self.j[k])
+        return (f"the bond {atoms[i].symbol}{i}-{atoms[j].symbol}{j} is {lengths[k]:.3f} Å, {lengths[k] - self.start[k]:.3f} Å "
+                f"longer than at the start (md.max_bond_stretch = {self.stretch} Å)")
+
+    def _lengths(self, atoms: Atoms) -> np.ndarray:
+        """``[bonds]`` current lengths (minimum image in a periodic cell)."""
+        from ase.geometry import find_mic
+
+        vectors = atoms.positions[self.j] - atoms.positions[self.i]  # [bonds, 3]
+        if atoms.pbc.any():
+            vectors, _ = find_mic(vectors, atoms.cell, atoms.pbc)
+        return np.linalg.norm(vectors, axis=1)

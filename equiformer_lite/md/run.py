@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from ..utils import atomic_write_text
 from .config import MDConfig
-from .guards import check_state
+from .guards import BondWatch, check_state
 from .plots import plot_md_log
 
 __all__ = ["MD_FILES", "MDResult", "make_integrator", "run_md"]
@@ -149,6 +149,7 @@ def run_md(model: Union[str, Path, Any, Calculator], atoms: Atoms, config: Optio
     atoms.calc = calc
     _initial_velocities(atoms, config)
     dyn = make_integrator(atoms, config)
+    bonds = BondWatch(atoms, config.max_bond_stretch) if config.max_bond_stretch is not None else None
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "md_config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
     trajectory, rows = out / "trajectory.extxyz", []
@@ -161,6 +162,8 @@ def run_md(model: Union[str, Path, Any, Calculator], atoms: Atoms, config: Optio
             for step, _ in enumerate(dyn.irun(config.steps)):
                 problem = check_state(atoms, max_temperature_K=config.temperature_limit, min_distance=config.min_distance,
                                       max_force_std=config.max_force_std)
+                if problem is None and bonds is not None:
+                    problem = bonds.check(atoms)
                 if problem is not None:
                     status, reason = "stopped", f"step {step}: {problem}"
                     break

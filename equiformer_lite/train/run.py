@@ -186,7 +186,7 @@ def check_trained_model(model: torch.nn.Module, dataset, metrics: dict[str, floa
                                f"lower training.lr); no model.pt written")
     if "forces_mae" in metrics and len(dataset):
         zero_mae = float(torch.cat([g[keys.FORCES].reshape(-1) for g in dataset]).abs().mean())
-        if metrics["forces_mae"] > DIVERGED_FORCE_RATIO * zero_mae:
+        if zero_mae > 0 and metrics["forces_mae"] > DIVERGED_FORCE_RATIO * zero_mae:
             raise TrainingDiverged(
                 f"the trained model's force MAE is {metrics['forces_mae']:.3g} eV/Å, more than {DIVERGED_FORCE_RATIO:g} x "
                 f"that of predicting zero forces ({zero_mae:.3g} eV/Å): the training diverged (lower training.lr); "

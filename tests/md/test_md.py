@@ -177,3 +177,13 @@ def _md_yaml(tmp_path):
     path = tmp_path / "md.yaml"
     path.write_text("ensemble: nve\nmax_temperature_K: 1000\nprogress: false\n")
     return str(path)
+
+
+def test_a_stretched_bond_stops_the_run(model, tmp_path):
+    """Fu et al.'s instability criterion: a starting bond longer by more than max_bond_stretch."""
+    atoms = Atoms("HH", positions=[[0, 0, 0], [0.74, 0, 0]], velocities=[[-0.2, 0, 0], [0.2, 0, 0]])
+    result = run_md(model, atoms, _config(tmp_path, ensemble="nve", steps=400, max_bond_stretch=0.3, min_distance=0.0))
+    assert result.status == "stopped"
+    assert re.search(r"the bond H0-H1 is 1\.0\d+ Å, 0\.30\d+ Å longer than at the start \(md.max_bond_stretch = 0.3 Å\)", result.reason)
+    calm = run_md(model, ethanol(), _config(tmp_path / "calm", ensemble="nve", steps=10, max_bond_stretch=0.5, temperature_K=100))
+    assert calm.status == "completed"
