@@ -110,8 +110,10 @@ def test_cli_export(tmp_path, capsys):
     exported = load_model(tmp_path / "model.pt2")
     assert exported.dtype == torch.float32 and json.loads(json.dumps(exported.config))["channels"] == 8
     assert_round_trip(model.with_dtype(torch.float32), exported, [ethanol(), diamond()])
-    with pytest.raises(SystemExit, match="exists"):
-        main(["export", str(tmp_path / "model.pt")])
+    before = (tmp_path / "model.pt2").read_bytes()
+    assert main(["export", str(tmp_path / "model.pt")]) == 2
+    assert "model.pt2 exists (pass --force" in capsys.readouterr().err
+    assert (tmp_path / "model.pt2").read_bytes() == before, "a refused export must leave the old file alone"
 
 
 @pytest.mark.slow
