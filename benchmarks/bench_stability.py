@@ -1,84 +1,159 @@
-"""MD stability of a trained model, after Fu et al. (2022), "Forces are not enough".
+"""MD stability of the README job's model next to MACE trained on the same data, after Fu et al.
+(2022), "Forces are not enough".
 
-    python benchmarks/bench_stability.py [--model runs/default/model.pt] [--seeds 3] [--steps 2000]
+    python benchmarks/bench_stability.py [--model runs/default/model.pt] [--mace] [--seeds 3] [--steps 2000]
 
-NVT (Langevin, 0.01/fs) at ``--temperature`` K from frame 0 of the bundled ethanol MD, one run per
-seed, 0.5 fs steps: the time to instability is the time of the first step at which a bond of the
-starting structure is more than 0.5 Å longer than at the start, or a guard of ``equiformer-lite md``
-stops the run (non-finite forces, atoms closer than 0.5 Å, T above 10x the target); a run that
-never fails is reported as stable for its whole length. Then NVE from the same start at the same
-temperature: the drift of the total energy, the slope of a straight-line fit, in meV/atom/ps.
-Results: ``--out``/results.json and a Markdown table.
+Ours: the model ``equiformer-lite train`` writes (the default job: SE3Potential on the bundled
+ethanol and water data). ``--mace``: MACE (``benchmarks/peers/mace_peer.py``: its own cached
+virtual environment and documented settings) trained on the very same training and validation
+structures (``pooled_split_indices`` of the default config) for the same number of epochs; its
+energy and force labels only (its weighted loss ignores stress).
+
+Every model runs the same protocol, ``benchmarks/peers/stability_run.py`` (ASE only): NVT
+(Langevin, 0.01/fs, 0.5 fs steps) at ``--temperature`` from frame 0 of the bundled ethanol MD,
+one run per seed; unstable at the first step with a bond of the start more than 0.5 Å off its
+starting length, or a non-finite energy or force. Then NVE from the same start: the total-energy
+drift (slope of a straight-line fit) in meV/atom/ps. Float64 evaluation for every model; each run
+one process with ``--threads`` threads, one after the other. Results: ``--out``/results.json and
+results.md; training runs and split files under ``--work`` (not committed).
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
+import os
+import subprocess
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT)]
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(ROOT), str(HERE)]
+
+from peers import mace_peer  # noqa: E402
+
+PROTOCOL = HERE / "peers" / "stability_run.py"
+DEFAULT_WORK = Path.home() / ".cache" / "equiformer_lite" / "bench_stability"
+ENERGY_KEY, FORCES_KEY = "REF_energy", "REF_forces"
+
+
+def default_job_split(work: Path) -> tuple[dict, int]:
+    """The default job's training/validation/test structures as extended XYZ files with labels under
+    keys no ASE calculator claims (MACE reads those); and the job's number of epochs."""
+    import numpy as np
+    from ase import Atoms
+    from ase.io import read, write
+
+    from equiformer_lite.train import RunConfig, pooled_split_indices, resolve_data_paths
+
+    config = RunConfig()  # the built-in defaults: what `equiformer-lite train` runs
+    frames = [atoms for path in resolve_data_paths(config.data.path) for atoms in read(path, index=":")]
+    indices = pooled_split_indices(len(frames), config)
+    out = work / "split"
+    split = {name: out / f"{name}.xyz" for name in indices}
+    split.update(energy_key=ENERGY_KEY, forces_key=FORCES_KEY, sizes={k: len(v) for k, v in indices.items()})
+    if not all(split[name].exists() for name in indices):
+        out.mkdir(parents=True, exist_ok=True)
+        for name, chosen in indices.items():
+            clean = []
+            for index in chosen:
+                atoms = frames[int(index)]
+                copy = Atoms(numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
+                copy.info[ENERGY_KEY] = float(atoms.get_potential_energy())
+                copy.arrays[FORCES_KEY] = np.asarray(atoms.get_forces())
+                copy.info["frame"] = int(index)
+                clean.append(copy)
+            tmp = split[name].with_suffix(".tmp.xyz")
+            write(tmp, clean, format="extxyz")
+            tmp.replace(split[name])
+    return split, config.training.epochs
+
+
+def protocol(python: str, calculator: str, model: str, frame: Path, ensemble: str, seed: int, args) -> dict:
+    command = [python, str(PROTOCOL), "--calculator", calculator, "--model", model, "--frame", str(frame),
+               "--ensemble", ensemble, "--seed", str(seed), "--temperature", str(args.temperature),
+               "--steps", str(args.steps if ensemble == "nvt" else args.nve_steps), "--threads", str(args.threads)]
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{calculator} {ensemble} seed {seed} failed:\n{done.stderr[-3000:]}")
+    record = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"  {calculator} {ensemble} seed {seed}: {'stable' if record['stable'] else 'UNSTABLE'} over "
+          f"{record['time_ps']:.3f} ps ({record['failure'] or 'no failure'}), largest bond deviation "
+          f"{record['max_bond_deviation_A']:.3f} A"
+          + (f", drift {record['drift_meV_per_atom_per_ps']:.3g} meV/atom/ps" if ensemble == "nve" else "")
+          + f", {record['steps_per_s']:.1f} steps/s", flush=True)
+    return record
+
+
+def table(results: dict) -> list[str]:
+    lines = ["| model | NVT runs stable | time stable per seed (ps; 'unstable': time to instability) | largest bond deviation (Å) | NVE drift (meV/atom/ps) | NVE E_tot std (meV/atom) |",
+             "|---|---|---|---|---|---|"]
+    for name, runs in results.items():
+        nvt = [r for r in runs if r["ensemble"] == "nvt"]
+        nve = [r for r in runs if r["ensemble"] == "nve"]
+        times = ", ".join(f"{r['time_ps']:.3f}" + ("" if r["stable"] else " (unstable)") for r in nvt)
+        drift = "; ".join(f"{r.get('drift_meV_per_atom_per_ps', float('nan')):.3g}" + ("" if r["stable"] else " (unstable)") for r in nve)
+        std = "; ".join(f"{r.get('etot_std_meV_per_atom', float('nan')):.3g}" for r in nve)
+        worst = max(r["max_bond_deviation_A"] for r in nvt)
+        lines.append(f"| {name} | {sum(r['stable'] for r in nvt)}/{len(nvt)} | {times} | {worst:.3f} | {drift} | {std} |")
+    return lines
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=str(ROOT / "runs" / "default" / "model.pt"))
-    parser.add_argument("--structure", default="bundled:ethanol")
+    parser.add_argument("--model", default=str(ROOT / "runs" / "default" / "model.pt"), help="our trained model")
+    parser.add_argument("--mace", action="store_true", help="also train MACE on the same data and run it")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--steps", type=int, default=2000, help="NVT steps per seed (0.5 fs)")
     parser.add_argument("--nve-steps", type=int, default=1000)
     parser.add_argument("--temperature", type=float, default=500.0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--train-threads", type=int, default=2)
+    parser.add_argument("--work", type=Path, default=DEFAULT_WORK)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "stability")
     args = parser.parse_args()
 
-    import torch
+    from ase.io import read, write
 
-    from equiformer_lite.md import MDConfig, read_frame, run_md
     from equiformer_lite.train import resolve_data_paths
 
-    torch.set_num_threads(args.threads)
-    atoms = read_frame(resolve_data_paths(args.structure)[0], 0)
-    work = args.out / "runs"
-    rows = []
-    for seed in range(args.seeds):
-        config = MDConfig(ensemble="nvt", steps=args.steps, timestep_fs=0.5, temperature_K=args.temperature, seed=seed,
-                          max_bond_stretch=0.5, write_interval=100, log_interval=20, progress=False,
-                          output_dir=str(work / f"nvt_seed{seed}"))
-        start = time.perf_counter()
-        result = run_md(args.model, atoms, config, force=True)
-        rows.append({"seed": seed, "status": result.status, "reason": result.reason, "steps": result.steps,
-                     "time_to_instability_ps": result.time_ps if result.status == "stopped" else None,
-                     "stable_ps": result.time_ps, "wall_s": time.perf_counter() - start, "ns_per_day": result.ns_per_day})
-        print(f"NVT seed {seed}: {result.status} after {result.time_ps:.3f} ps ({result.reason or 'no failure'})", flush=True)
-    nve = MDConfig(ensemble="nve", steps=args.nve_steps, timestep_fs=0.5, temperature_K=args.temperature, seed=0,
-                   max_bond_stretch=0.5, write_interval=1000, log_interval=10, progress=False, output_dir=str(work / "nve"))
-    result = run_md(args.model, atoms, nve, force=True)
-    with open(work / "nve" / "log.csv") as fh:
-        log = list(csv.DictReader(fh))
-    t = np.array([float(r["time_ps"]) for r in log])
-    etot = np.array([float(r["etot_eV"]) for r in log])
-    drift = float(np.polyfit(t, etot, 1)[0]) / len(atoms) * 1000 if len(t) > 2 else float("nan")
-    fluctuation = float(np.std(etot)) / len(atoms) * 1000
-    print(f"NVE: {result.status} after {result.time_ps:.3f} ps; drift {drift:.3g} meV/atom/ps, "
-          f"E_tot std {fluctuation:.3g} meV/atom")
-    summary = {
-        "command": " ".join(sys.argv), "model": args.model, "structure": args.structure, "temperature_K": args.temperature,
-        "nvt": rows, "nve": {"status": result.status, "reason": result.reason, "time_ps": result.time_ps,
-                             "drift_meV_per_atom_per_ps": drift, "etot_std_meV_per_atom": fluctuation},
-    }
+    if not Path(args.model).is_file():
+        raise SystemExit(f"no model at {args.model}: run `equiformer-lite train` first (the README's main job)")
+    args.work.mkdir(parents=True, exist_ok=True)
+    frame = args.work / "ethanol_frame0.extxyz"
+    start = read(resolve_data_paths("bundled:ethanol")[0], index=0)
+    write(frame, start.__class__(numbers=start.numbers, positions=start.positions), format="extxyz")
+
+    models = {"ours (SE3Potential, README job)": (sys.executable, "equiformer", str(Path(args.model).resolve()))}
+    summary: dict = {"command": " ".join(["python"] + sys.argv), "temperature_K": args.temperature,
+                     "nvt_steps": args.steps, "nve_steps": args.nve_steps, "timestep_fs": 0.5, "threads": args.threads}
+    if args.mace:
+        split, epochs = default_job_split(args.work)
+        workdir = args.work / f"mace_e{epochs}"
+        model = workdir / f"mace_e{epochs}_stagetwo.model"
+        if model.exists():
+            trained = {"model": str(model), "python": str(mace_peer.ensure_venv()), "reused": True}
+        else:
+            print(f"training MACE on the default job's {split['sizes']} structures for {epochs} epochs", flush=True)
+            trained = mace_peer.train(split, epochs, workdir, threads=args.train_threads)
+        summary["mace"] = {"model": trained["model"], "epochs": epochs, "settings": mace_peer.settings(epochs),
+                           "version": mace_peer.MACE_VERSION, "split_sizes": split["sizes"],
+                           "train_wall_s": trained.get("process_wall_s")}
+        models[f"MACE {mace_peer.MACE_VERSION} (same data, {epochs} epochs)"] = (trained["python"], "mace", trained["model"])
+
+    results = {}
+    for name, (python, calculator, model) in models.items():
+        print(name, flush=True)
+        runs = [protocol(python, calculator, model, frame, "nvt", seed, args) for seed in range(args.seeds)]
+        runs.append(protocol(python, calculator, model, frame, "nve", 0, args))
+        results[name] = runs
+    summary["results"] = results
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps(summary, indent=2))
-    lines = ["| run | outcome | time (ps) |", "|---|---|---|"]
-    lines += [f"| NVT seed {r['seed']} | {r['status']}{': ' + r['reason'] if r['reason'] else ''} | {r['stable_ps']:.3f} |" for r in rows]
-    lines.append(f"| NVE | {result.status}; drift {drift:.3g} meV/atom/ps | {result.time_ps:.3f} |")
-    (args.out / "results.md").write_text("\n".join(lines) + "\n")
+    (args.out / "results.json").write_text(json.dumps(summary, indent=2) + "\n")
+    lines = table(results)
+    (args.out / "results.md").write_text(f"`{summary['command']}`\n\n" + "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -3,7 +3,8 @@
 from .config import DataConfig, RunConfig, TrainingConfig, load_config
 from .losses import LOSSES, PotentialLoss, log_cosh
 from .metrics import MetricAccumulator
-from .run import BUNDLED_DATA, committee_members, evaluate_model, load_splits, resolve_data_paths, train_committee, train_from_config
+from .run import (BUNDLED_DATA, committee_members, evaluate_model, load_splits, pooled_split_indices, resolve_data_paths,
+                  train_committee, train_from_config)
 from .trainer import Trainer, TrainingDiverged
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "load_config",
     "load_splits",
     "log_cosh",
+    "pooled_split_indices",
     "resolve_data_paths",
     "train_committee",
     "train_from_config",

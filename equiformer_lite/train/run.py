@@ -26,7 +26,7 @@ from .metrics import MetricAccumulator
 from .plots import plot_learning_curve, plot_parity
 from .trainer import Trainer, TrainingDiverged
 
-__all__ = ["BUNDLED_DATA", "committee_members", "resolve_data_paths", "load_splits", "train_committee", "train_from_config", "evaluate_model"]
+__all__ = ["BUNDLED_DATA", "committee_members", "resolve_data_paths", "load_splits", "pooled_split_indices", "train_committee", "train_from_config", "evaluate_model"]
 
 log = logging.getLogger(__name__)
 
@@ -69,26 +69,45 @@ def _load_files(spec, cutoff: float, d):
     return datasets[0] if len(datasets) == 1 else AtomicDataset.concatenate(datasets)
 
 
+def _kept(num_structures: int, d) -> np.ndarray:
+    """Indices of the structures ``max_structures`` keeps (all of them without it), in file order."""
+    if d.max_structures is not None and num_structures > d.max_structures:
+        return np.sort(np.random.default_rng(d.split_seed).permutation(num_structures)[: d.max_structures])
+    return np.arange(num_structures)
+
+
 def _max_structures(dataset, d):
-    if d.max_structures is not None and len(dataset) > d.max_structures:
-        keep = np.random.default_rng(d.split_seed).permutation(len(dataset))[: d.max_structures]
-        dataset = dataset.subset(np.sort(keep))
-    return dataset
+    keep = _kept(len(dataset), d)
+    return dataset if len(keep) == len(dataset) else dataset.subset(keep)
+
+
+def pooled_split_indices(num_structures: int, config: RunConfig) -> dict[str, np.ndarray]:
+    """For a config with one pooled ``data.path``: the indices, into the concatenation of its files'
+    frames in order, of the training, validation and test structures :func:`load_splits` uses.
+    For handing the very same split to another code (a peer benchmark)."""
+    from ..data import load_split_indices, split_indices
+
+    d = config.data
+    if d.train_path is not None:
+        raise ValueError("pooled_split_indices needs a config with data.path, not data.train_path")
+    keep = _kept(num_structures, d)
+    if d.split_file:
+        split = load_split_indices(d.split_file, num_structures=len(keep))
+    else:
+        split = split_indices(len(keep), val_fraction=d.val_fraction, test_fraction=d.test_fraction, seed=d.split_seed)
+    return {name: keep[np.asarray(split[name], dtype=np.int64)] for name in ("train", "val", "test")}
 
 
 def load_splits(config: RunConfig, cutoff: float):
     """The training, validation and test sets a config's ``data`` section describes: a pooled
     ``path`` split by fractions or an index file, or separate ``train_path``/``val_path``/``test_path``
     files (see :class:`~equiformer_lite.train.DataConfig`)."""
-    from ..data import load_split_indices, split_indices
+    from ..data import split_indices
 
     d = config.data
     if d.train_path is None:
-        dataset = _max_structures(_load_files(d.path, cutoff, d), d)
-        if d.split_file:
-            split = load_split_indices(d.split_file, num_structures=len(dataset))
-        else:
-            split = split_indices(len(dataset), val_fraction=d.val_fraction, test_fraction=d.test_fraction, seed=d.split_seed)
+        dataset = _load_files(d.path, cutoff, d)
+        split = pooled_split_indices(len(dataset), config)
         return tuple(dataset.subset(split[k]) for k in ("train", "val", "test"))
     train = _max_structures(_load_files(d.train_path, cutoff, d), d)
     if d.val_path is None:

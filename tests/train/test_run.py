@@ -109,6 +109,27 @@ def test_separate_training_validation_and_test_files(data_files, tmp_path):
     assert (len(train), len(val), len(test)) == (8, 2, 0)
 
 
+def test_pooled_split_indices_name_the_frames_load_splits_uses(data_files, tmp_path):
+    """The indices handed to a peer code select, from the files' frames in order, exactly the
+    structures of each split, also when ``max_structures`` drops some first."""
+    from ase.io import read
+
+    from equiformer_lite.train import pooled_split_indices
+
+    config = _config(data_files, tmp_path)
+    config.data.max_structures = 25
+    frames = read(data_files / "molecules.extxyz", ":") + read(data_files / "boxes.extxyz", ":")
+    indices = pooled_split_indices(len(frames), config)
+    splits = dict(zip(("train", "val", "test"), load_splits(config, 3.5)))
+    assert sum(len(v) for v in indices.values()) == 25
+    assert len(np.unique(np.concatenate(list(indices.values())))) == 25
+    for name, dataset in splits.items():
+        assert len(dataset) == len(indices[name]) > 0
+        for graph, index in zip(dataset, indices[name]):
+            assert float(graph["energy"]) == pytest.approx(frames[index].get_potential_energy(), abs=1e-9)
+            assert np.allclose(graph["pos"].numpy(), frames[index].positions, atol=1e-5)
+
+
 @pytest.mark.parametrize(
     "data, message",
     [
