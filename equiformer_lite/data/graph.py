@@ -63,6 +63,15 @@ def _label_source(atoms: Atoms, key: str):
     return None
 
 
+def _numbers(value, what: str, key: str) -> np.ndarray:
+    """``value`` as float64, or a ValueError that names the label, its key and the bad value."""
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        raise ValueError(f"{what} label '{key}' must be numbers, got {shown} ({err})") from None
+
+
 def read_labels(
     atoms: Atoms,
     *,
@@ -86,19 +95,19 @@ def read_labels(
     labels: dict[str, np.ndarray] = {}
     energy = _label_source(atoms, energy_key)
     if energy is not None:
-        energy = np.asarray(energy, dtype=np.float64).reshape(-1)
+        energy = _numbers(energy, "energy", energy_key).reshape(-1)
         if energy.shape != (1,):
             raise ValueError(f"energy label '{energy_key}' must be one number, got shape {energy.shape}")
         labels[keys.ENERGY] = energy
     forces = _label_source(atoms, forces_key)
     if forces is not None:
-        forces = np.asarray(forces, dtype=np.float64)
+        forces = _numbers(forces, "forces", forces_key)
         if forces.shape != (n, 3):
             raise ValueError(f"forces label '{forces_key}' must have shape ({n}, 3), got {forces.shape}")
         labels[keys.FORCES] = forces
     stress = _label_source(atoms, stress_key)
     if stress is not None:
-        stress = np.asarray(stress, dtype=np.float64)
+        stress = _numbers(stress, "stress", stress_key)
         if stress.shape == (6,):
             stress = voigt_6_to_full_3x3_stress(stress)
         elif stress.shape == (9,):
@@ -112,7 +121,7 @@ def read_labels(
         labels[keys.STRESS] = stress[None]
     atomic = _label_source(atoms, atomic_energies_key) if atomic_energies_key is not None else None
     if atomic is not None:
-        atomic = np.asarray(atomic, dtype=np.float64)
+        atomic = _numbers(atomic, "per-atom energies", atomic_energies_key)
         if atomic.shape != (n,):
             raise ValueError(
                 f"per-atom energies label '{atomic_energies_key}' must have shape ({n},), got {atomic.shape}"

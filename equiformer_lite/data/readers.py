@@ -331,8 +331,14 @@ def _read_ase(path: Path, fmt: str, label_keys: dict[str, Optional[str]]) -> _Ra
 def _read_db(path: Path, label_keys: dict[str, Optional[str]]) -> _Raw:
     import ase.db
 
+    import sqlite3
+
+    try:
+        rows = list(ase.db.connect(str(path)).select())
+    except (sqlite3.DatabaseError, ValueError, KeyError) as err:  # not SQLite, or not ASE's tables
+        raise ValueError(f"{path}: not a readable ASE database ({type(err).__name__}: {err})") from err
     structures, names = [], []
-    for row in ase.db.connect(str(path)).select():
+    for row in rows:
         atoms = row.toatoms()  # calculator results: energy, forces, stress
         # Custom labels live in the row's key-value pairs and data; expose them by key.
         for key, value in row.key_value_pairs.items():

@@ -207,3 +207,24 @@ def test_a_batch_is_centred_per_structure():
     out = model(atoms_to_batch([near, far], CUTOFF, dtype=torch.float64))
     assert torch.allclose(out[keys.ENERGY][0], out[keys.ENERGY][1], rtol=1e-6)
     assert torch.allclose(out[keys.FORCES][:9], out[keys.FORCES][9:], atol=1e-5)
+
+
+_WATER = "O 0 0 0 {f}\nH 0.96 0 0 {f}\nH 0 0.96 0 {f}\n"
+FILE_CASES = {
+    "energy-text": ('3\nProperties=species:S:1:pos:R:3 energy=abc pbc="F F F"\n' + _WATER.format(f=""),
+                    "bad.extxyz", r"bad.extxyz, frame 0: energy label 'energy' must be numbers, got 'abc'"),
+    "forces-text": ('3\nProperties=species:S:1:pos:R:3:forces:S:3 energy=-1.0 pbc="F F F"\n' + _WATER.format(f="a b c"),
+                    "bad.extxyz", r"bad.extxyz: ASE could not read it as format 'extxyz': could not convert string to float: 'a'"),
+    "database-not-sqlite": ("hello, not a database", "bad.db", r"bad.db: not a readable ASE database \(DatabaseError"),
+    "database-corrupt": (b"SQLite format 3\x00" + b"\x13" * 500, "bad.db", r"bad.db: not a readable ASE database"),
+}
+
+
+@pytest.mark.parametrize("content, name, message", list(FILE_CASES.values()), ids=list(FILE_CASES))
+def test_a_bad_label_or_broken_file_names_the_file_frame_and_label(tmp_path, content, name, message):
+    from equiformer_lite.data import read_structures
+
+    path = tmp_path / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(ValueError, match=message):
+        read_structures(path)
