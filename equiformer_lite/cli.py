@@ -77,13 +77,21 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from .data import LabelSpec
     from .train import evaluate_model
 
-    metrics = evaluate_model(args.model, args.data, batch_size=args.batch_size, output=Path(args.output) if args.output else None, force=args.force,
-                             energy_key=args.energy_key, forces_key=args.forces_key, stress_key=args.stress_key)
+    labels = LabelSpec(energy_key=_key_or_none(args.energy_key), forces_key=_key_or_none(args.forces_key),
+                       stress_key=_key_or_none(args.stress_key), energy_unit=args.energy_unit, length_unit=args.length_unit)
+    metrics = evaluate_model(args.model, args.data, labels, batch_size=args.batch_size,
+                             output=Path(args.output) if args.output else None, force=args.force)
     for key, value in metrics.items():
         print(f"{key:>24}  {value:.6g}")
     return 0
+
+
+def _key_or_none(key: str) -> Optional[str]:
+    """A label key from the command line; ``none`` leaves the label out."""
+    return None if key.lower() == "none" else key
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -161,9 +169,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="model file written by training (model.pt)")
     p.add_argument("data", nargs="+", help="data files (or bundled:NAME)")
     p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--energy-key", default="energy")
-    p.add_argument("--forces-key", default="forces")
-    p.add_argument("--stress-key", default="stress")
+    p.add_argument("--energy-key", default="energy", help="key of the energy labels ('none': leave them out)")
+    p.add_argument("--forces-key", default="forces", help="key of the force labels ('none': leave them out)")
+    p.add_argument("--stress-key", default="stress", help="key of the stress labels ('none': leave them out)")
+    p.add_argument("--energy-unit", help="energy unit of the files, e.g. kcal/mol or Hartree (default: the format's)")
+    p.add_argument("--length-unit", help="length unit of the files, e.g. Bohr (default: the format's)")
     p.add_argument("--output", help="directory for metrics.json and parity plots")
     p.add_argument("--force", action="store_true", help="replace an earlier evaluation in --output")
     p.set_defaults(func=_evaluate)

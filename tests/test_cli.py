@@ -2,12 +2,14 @@
 
 import json
 
+import pytest
 import torch
-from ase.io import read
+from ase.io import read, write
 
 from equiformer_lite import save_model
 from equiformer_lite.cli import default_structures_path, main
-from tests.conftest import small_model
+from tests.conftest import small_model, small_potential
+from tests.train.conftest import emt_frames
 
 
 def test_bundled_structures_are_there():
@@ -51,3 +53,28 @@ def test_epochs_below_one_are_refused_before_anything_runs(tmp_path, capsys):
         assert stop.value.code == 2
         assert "--epochs" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def test_evaluate_reads_the_keys_and_units_it_is_given(tmp_path, capsys):
+    """A file in meV under custom keys, read with --energy-unit/--*-key, scores like the eV file."""
+    save_model(small_potential("gatv2", torch.float64), tmp_path / "model.pt")
+    frames = emt_frames(3, seed=2)
+    write(tmp_path / "ev.extxyz", frames)
+    for atoms in frames:
+        atoms.info["e_mev"] = 1e3 * atoms.get_potential_energy()
+        atoms.arrays["f_mev"] = 1e3 * atoms.get_forces()
+        atoms.calc = None
+    write(tmp_path / "mev.extxyz", frames)
+
+    def metrics(*argv):
+        assert main(["evaluate", str(tmp_path / "model.pt"), *argv]) == 0
+        return dict(line.split() for line in capsys.readouterr().out.strip().splitlines())
+
+    reference = metrics(str(tmp_path / "ev.extxyz"))
+    in_mev = metrics(str(tmp_path / "mev.extxyz"), "--energy-key", "e_mev", "--forces-key", "f_mev",
+                     "--stress-key", "none", "--energy-unit", "meV")
+    assert reference.keys() == in_mev.keys() and any("forces" in key for key in reference)
+    for key in reference:
+        assert float(in_mev[key]) == pytest.approx(float(reference[key]), rel=1e-5)
+    without_forces = metrics(str(tmp_path / "ev.extxyz"), "--forces-key", "none")
+    assert not any("forces" in key for key in without_forces)

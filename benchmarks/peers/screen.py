@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from peers import data as peer_data  # noqa: E402
 
 from equiformer_lite import SE3Potential  # noqa: E402
-from equiformer_lite.data import AtomicDataset, compute_statistics  # noqa: E402
+from equiformer_lite.data import AtomicDataset, LabelSpec, compute_statistics  # noqa: E402
 from equiformer_lite.train.losses import PotentialLoss  # noqa: E402
 
 E0 = {"H": -10.707211, "C": -48.847445, "O": -102.571173}  # GFN2-xTB isolated atoms
@@ -38,9 +38,9 @@ BASE = dict(lmax=1, channels=32, num_layers=3, num_heads=4, attention="silu", no
 def main(name: str, overrides: dict) -> list[float]:
     torch.set_num_threads(1)
     split = peer_data.split_files(peer_data.ASPIRIN, Path.home() / ".cache" / "equiformer_lite" / "bench_peers" / "splits")
-    kw = dict(energy_key=split["energy_key"], forces_key=split["forces_key"])
-    train = AtomicDataset.from_file(split["train"], 5.0, **kw)
-    val = AtomicDataset.from_file(split["val"], 5.0, **kw)
+    labels = LabelSpec(energy_key=split["energy_key"], forces_key=split["forces_key"])
+    train = AtomicDataset.from_file(split["train"], 5.0, labels)
+    val = AtomicDataset.from_file(split["val"], 5.0, labels)
     stats = compute_statistics(train, SPECIES, E0)
     steps, lr, fw = int(overrides.pop("steps", 400)), float(overrides.pop("lr", 0.01)), float(overrides.pop("fw", 100))
     torch.manual_seed(0)

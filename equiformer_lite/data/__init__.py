@@ -2,9 +2,10 @@
 
 from . import keys
 from .dataset import AtomicDataset, default_cache_dir, load_split_indices, split_indices
+from .labels import DEFAULT_LABELS, LabelSpec
 from .graph import DEFAULT_MIN_DISTANCE, atoms_to_batch, atoms_to_graph, read_labels, validate_atoms
 from .neighborlist import neighbor_list
-from .readers import ReadSummary, read_structures, read_structures_with_summary, validate_structures
+from .readers import ReadSummary, Reader, read_structures, read_structures_with_summary, register_reader, validate_structures
 from .statistics import DatasetStatistics, compute_statistics, fit_atomic_energies
 
 __all__ = [
@@ -19,6 +20,10 @@ __all__ = [
     "read_structures_with_summary",
     "validate_structures",
     "ReadSummary",
+    "Reader",
+    "register_reader",
+    "LabelSpec",
+    "DEFAULT_LABELS",
     "AtomicDataset",
     "default_cache_dir",
     "split_indices",

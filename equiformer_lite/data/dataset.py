@@ -21,8 +21,10 @@ from torch_geometric.data.separate import separate
 
 from ..utils import atomic_save
 from . import keys
-from .graph import atoms_to_graph, pad_missing_stress
-from .readers import ReadSummary, read_structures_with_summary, resolve_format, validate_structures
+from .graph import atoms_to_graph, check_in_memory_labels, pad_missing_stress
+from .labels import DEFAULT_LABELS, LabelSpec
+from .readers import ReadSummary, read_structures_with_summary, validate_structures
+from .readers.base import checked_source
 from .species import check_elements, symbols_of
 
 __all__ = [
@@ -113,24 +115,20 @@ class AtomicDataset(Dataset):
         cls,
         structures: Iterable[Atoms],
         cutoff: float,
+        labels: LabelSpec = DEFAULT_LABELS,
         *,
-        energy_key: Optional[str] = "energy",
-        forces_key: Optional[str] = "forces",
-        stress_key: Optional[str] = "stress",
-        require: Sequence[str] = ("energy",),
         species: Optional[Sequence[str]] = None,
         summary: Optional[ReadSummary] = None,
         source: str = "structures",
     ) -> "AtomicDataset":
-        """Graphs of in-memory structures, labels read under the given keys in eV units.
+        """Graphs of in-memory structures, labels read under the keys of ``labels`` in eV units.
 
         Parameters
         ----------
         structures : the structures; they are not modified.
         cutoff : neighbour-list radius, Å.
-        energy_key, forces_key, stress_key : where the labels are (``atoms.info``,
-            ``atoms.arrays`` or a single-point calculator); ``None`` skips a label.
-        require : labels every structure must have.
+        labels : where the labels are (``atoms.info``, ``atoms.arrays`` or a single-point
+            calculator) and which every structure must have; a spec with units is refused.
         species : if given, elements outside it are an error.
         summary : provenance to keep with the data set (set by :meth:`from_file`).
         source : name used in error messages.
@@ -142,15 +140,15 @@ class AtomicDataset(Dataset):
         """
         if not cutoff > 0:
             raise ValueError(f"cutoff must be positive, got {cutoff}")
+        check_in_memory_labels(labels)
         structures = list(structures)
         if not structures:
             raise ValueError(f"{source}: no structures given")
-        label_keys = dict(energy_key=energy_key, forces_key=forces_key, stress_key=stress_key)
-        validate_structures(structures, **label_keys, require=require, species=species, source=source)
+        validate_structures(structures, labels, species=species, source=source)
         graphs = []
         for i, atoms in enumerate(structures):
             try:
-                graphs.append(atoms_to_graph(atoms, cutoff, dtype=torch.float64, **label_keys))
+                graphs.append(atoms_to_graph(atoms, cutoff, dtype=torch.float64, labels=labels))
             except ValueError as err:
                 raise ValueError(f"{source}, frame {i}: {err}") from err
         pad_missing_stress(graphs)
@@ -161,14 +159,9 @@ class AtomicDataset(Dataset):
         cls,
         path: PathLike,
         cutoff: float,
+        labels: LabelSpec = DEFAULT_LABELS,
         *,
         format: Optional[str] = None,
-        energy_key: Optional[str] = "energy",
-        forces_key: Optional[str] = "forces",
-        stress_key: Optional[str] = "stress",
-        energy_unit: Optional[str] = None,
-        length_unit: Optional[str] = None,
-        require: Sequence[str] = ("energy",),
         species: Optional[Sequence[str]] = None,
         cache_dir: Optional[PathLike] = None,
         use_cache: bool = True,
@@ -176,11 +169,11 @@ class AtomicDataset(Dataset):
         """Read a file (see :func:`~equiformer_lite.data.read_structures`) and build its graphs, cached.
 
         The processed graphs are saved under ``cache_dir`` (default :func:`default_cache_dir`)
-        in a file keyed on the sha256 of the file's bytes, the cutoff, format, label keys, units,
-        ``require``, the package version and :data:`CACHE_FORMAT_VERSION`; a second call with the
-        same inputs loads it instead of reading and rebuilding, and any change to the file's
-        content makes a new one. The cache holds tensors, strings and numbers only and is
-        loaded with ``torch.load(weights_only=True)``; it is written to a temporary file and
+        in a file keyed on the sha256 of the file's bytes, the cutoff, format, ``labels`` (keys,
+        units, required labels), the package version and :data:`CACHE_FORMAT_VERSION`; a second
+        call with the same inputs loads it instead of reading and rebuilding, and any change to
+        the file's content makes a new one. The cache holds tensors, strings and numbers only and
+        is loaded with ``torch.load(weights_only=True)``; it is written to a temporary file and
         renamed, so an interrupted run never leaves half a cache. An unreadable cache file is
         rebuilt; an unwritable cache directory only costs a warning.
 
@@ -189,14 +182,10 @@ class AtomicDataset(Dataset):
         """
         if not cutoff > 0:
             raise ValueError(f"cutoff must be positive, got {cutoff}")
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"no such file: {path}")
-        fmt = resolve_format(path, format)
-        label_keys = dict(energy_key=energy_key, forces_key=forces_key, stress_key=stress_key)
+        path, fmt = checked_source(path, labels, format)
         cache_file = key = None
         if use_cache:
-            key = _cache_key(path, cutoff, fmt, label_keys, energy_unit, length_unit, require)
+            key = _cache_key(path, cutoff, fmt, labels)
             digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
             directory = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
             cache_file = directory / f"{path.name}-{digest[:32]}.pt"
@@ -208,12 +197,10 @@ class AtomicDataset(Dataset):
                 if species is not None:
                     dataset._check_species(species, str(path))
                 return dataset
-        structures, summary = read_structures_with_summary(
-            path, format=fmt, **label_keys, energy_unit=energy_unit, length_unit=length_unit,
-            require=require, species=species,
-        )  # fmt: skip
+        structures, summary = read_structures_with_summary(path, labels, format=fmt, species=species)
         # Labels are now in eV units under the standard keys.
-        dataset = cls.from_structures(structures, cutoff, require=require, summary=summary, source=str(path))
+        standard = LabelSpec(require=labels.require)
+        dataset = cls.from_structures(structures, cutoff, standard, summary=summary, source=str(path))
         if cache_file is not None:
             _save_cache(cache_file, key, dataset)
         return dataset
@@ -286,15 +273,7 @@ class AtomicDataset(Dataset):
 # --- cache ------------------------------------------------------------------------------------------
 
 
-def _cache_key(
-    path: Path,
-    cutoff: float,
-    fmt: str,
-    label_keys: dict[str, Optional[str]],
-    energy_unit: Optional[str],
-    length_unit: Optional[str],
-    require: Sequence[str],
-) -> dict[str, Any]:
+def _cache_key(path: Path, cutoff: float, fmt: str, labels: LabelSpec) -> dict[str, Any]:
     from .. import __version__
 
     return {
@@ -303,10 +282,7 @@ def _cache_key(
         "sha256": _sha256(path),
         "cutoff": float(cutoff),
         "format": fmt,
-        **label_keys,
-        "energy_unit": energy_unit,
-        "length_unit": length_unit,
-        "require": sorted(require),
+        **labels.to_dict(),
         "dtype": "float64",
     }
 

@@ -13,6 +13,7 @@ from ase.stress import voigt_6_to_full_3x3_stress
 from torch_geometric.data import Batch, Data
 
 from . import keys
+from .labels import DEFAULT_LABELS, LabelSpec, check_label_spec
 from .neighborlist import edge_vectors, neighbor_list
 
 __all__ = [
@@ -51,8 +52,11 @@ def validate_atoms(atoms: Atoms) -> None:
             )
 
 
-def _label_source(atoms: Atoms, key: str):
-    """The value stored under ``key`` in atoms.info, atoms.arrays or a single-point calculator."""
+def _label_source(atoms: Atoms, key: Optional[str]):
+    """The value stored under ``key`` in atoms.info, atoms.arrays or a single-point calculator
+    (None for a key of None)."""
+    if key is None:
+        return None
     if key in atoms.info:
         return atoms.info[key]
     if key in atoms.arrays:
@@ -72,39 +76,36 @@ def _numbers(value, what: str, key: str) -> np.ndarray:
         raise ValueError(f"{what} label '{key}' must be numbers, got {shown} ({err})") from None
 
 
-def read_labels(
-    atoms: Atoms,
-    *,
-    energy_key: str = "energy",
-    forces_key: str = "forces",
-    stress_key: str = "stress",
-    atomic_energies_key: Optional[str] = "energies",
-) -> dict[str, np.ndarray]:
+def read_labels(atoms: Atoms, labels: LabelSpec = DEFAULT_LABELS) -> dict[str, np.ndarray]:
     """Read and validate energy (eV), forces (eV/Å), stress (eV/Å³) and per-atom energy (eV) labels.
 
-    Labels are looked up under the given keys in ``atoms.info``, ``atoms.arrays`` and a
-    single-point calculator's results. A label that is present but malformed raises
-    :class:`ValueError`; a missing label is simply absent from the returned dict.
+    Labels are looked up under the keys of ``labels`` in ``atoms.info``, ``atoms.arrays`` and a
+    single-point calculator's results (a key of ``None`` is never found). A label that is present
+    but malformed raises :class:`ValueError`; a missing label is simply absent from the returned
+    dict (``labels.require`` is checked across frames by
+    :func:`~equiformer_lite.data.validate_structures`). No unit conversion is done here.
 
     Per-atom energies (ASE's ``energies``: ``atoms.arrays["energies"]`` or a single-point
     calculator's ``energies``; ``atomic_energies_key=None`` skips them) are returned under
     :data:`keys.ATOMIC_ENERGIES` with shape ``[N]``. With a total energy present they must sum
     to it within 1e-6 relative (to the larger of ``|E|`` and ``sum_i |E_i|``).
     """
+    energy_key, forces_key, stress_key = labels.energy_key, labels.forces_key, labels.stress_key
+    atomic_energies_key = labels.atomic_energies_key
     n = len(atoms)
-    labels: dict[str, np.ndarray] = {}
+    found: dict[str, np.ndarray] = {}
     energy = _label_source(atoms, energy_key)
     if energy is not None:
         energy = _numbers(energy, "energy", energy_key).reshape(-1)
         if energy.shape != (1,):
             raise ValueError(f"energy label '{energy_key}' must be one number, got shape {energy.shape}")
-        labels[keys.ENERGY] = energy
+        found[keys.ENERGY] = energy
     forces = _label_source(atoms, forces_key)
     if forces is not None:
         forces = _numbers(forces, "forces", forces_key)
         if forces.shape != (n, 3):
             raise ValueError(f"forces label '{forces_key}' must have shape ({n}, 3), got {forces.shape}")
-        labels[keys.FORCES] = forces
+        found[keys.FORCES] = forces
     stress = _label_source(atoms, stress_key)
     if stress is not None:
         stress = _numbers(stress, "stress", stress_key)
@@ -118,27 +119,27 @@ def read_labels(
             )
         if not atoms.pbc.all():
             raise ValueError(f"a stress label needs a fully periodic cell, got pbc={atoms.pbc.tolist()}")
-        labels[keys.STRESS] = stress[None]
-    atomic = _label_source(atoms, atomic_energies_key) if atomic_energies_key is not None else None
+        found[keys.STRESS] = stress[None]
+    atomic = _label_source(atoms, atomic_energies_key)
     if atomic is not None:
         atomic = _numbers(atomic, "per-atom energies", atomic_energies_key)
         if atomic.shape != (n,):
             raise ValueError(
                 f"per-atom energies label '{atomic_energies_key}' must have shape ({n},), got {atomic.shape}"
             )
-        labels[keys.ATOMIC_ENERGIES] = atomic
-    for key, value in labels.items():
+        found[keys.ATOMIC_ENERGIES] = atomic
+    for key, value in found.items():
         if not np.isfinite(value).all():
             raise ValueError(f"label '{key}' contains NaN or inf values")
-    if keys.ATOMIC_ENERGIES in labels and keys.ENERGY in labels:
-        total, summed = float(labels[keys.ENERGY][0]), float(labels[keys.ATOMIC_ENERGIES].sum())
-        scale = max(abs(total), float(np.abs(labels[keys.ATOMIC_ENERGIES]).sum()))
+    if keys.ATOMIC_ENERGIES in found and keys.ENERGY in found:
+        total, summed = float(found[keys.ENERGY][0]), float(found[keys.ATOMIC_ENERGIES].sum())
+        scale = max(abs(total), float(np.abs(found[keys.ATOMIC_ENERGIES]).sum()))
         if abs(summed - total) > 1e-6 * scale:
             raise ValueError(
                 f"per-atom energies '{atomic_energies_key}' sum to {summed:.10g} but the total energy "
                 f"'{energy_key}' is {total:.10g} (difference {summed - total:.3g}, more than 1e-6 relative)"
             )
-    return labels
+    return found
 
 
 def atoms_to_graph(
@@ -147,10 +148,7 @@ def atoms_to_graph(
     *,
     dtype: Optional[torch.dtype] = None,
     with_labels: bool = True,
-    energy_key: str = "energy",
-    forces_key: str = "forces",
-    stress_key: str = "stress",
-    atomic_energies_key: Optional[str] = "energies",
+    labels: LabelSpec = DEFAULT_LABELS,
     min_distance: float = DEFAULT_MIN_DISTANCE,
 ) -> Data:
     """Build the atomic graph of one structure: positions, cell, neighbour list and labels.
@@ -161,6 +159,8 @@ def atoms_to_graph(
     cutoff : neighbour-list radius, Å. Must be at least the cutoff of the model it feeds.
     dtype : float dtype of positions, cell and labels (default: torch's default dtype).
     with_labels : read energy/forces/stress/per-atom energy labels (see :func:`read_labels`).
+    labels : their keys; in eV units already (a spec with units is refused: files in other
+        units go through :func:`~equiformer_lite.data.read_structures`).
     min_distance : pairs closer than this (Å) are rejected as overlapping atoms.
 
     Returns
@@ -175,6 +175,7 @@ def atoms_to_graph(
     """
     if not cutoff > 0:
         raise ValueError(f"cutoff must be positive, got {cutoff}")
+    check_in_memory_labels(labels)
     validate_atoms(atoms)
     dtype = dtype or torch.get_default_dtype()
     pos = atoms.get_positions()
@@ -206,16 +207,18 @@ def atoms_to_graph(
         }
     )
     if with_labels:
-        labels = read_labels(
-            atoms,
-            energy_key=energy_key,
-            forces_key=forces_key,
-            stress_key=stress_key,
-            atomic_energies_key=atomic_energies_key,
-        )
-        for key, value in labels.items():
+        for key, value in read_labels(atoms, labels).items():
             data[key] = torch.tensor(value, dtype=dtype)
     return data
+
+
+def check_in_memory_labels(labels: LabelSpec) -> None:
+    """Refuse units for labels read from :class:`ase.Atoms` as they are (those are in eV and Å)."""
+    if check_label_spec(labels).has_units:
+        raise ValueError(
+            f"in-memory structures are read in eV and Å, but labels give energy_unit={labels.energy_unit!r}, "
+            f"length_unit={labels.length_unit!r}: convert them first, or read the file with read_structures"
+        )
 
 
 def atoms_to_batch(structures: Iterable[Atoms] | Atoms, cutoff: float, **kwargs) -> Batch:

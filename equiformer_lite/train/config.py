@@ -44,6 +44,10 @@ class DataConfig:
     Without either, ``path`` is the bundled default data. ``max_structures`` keeps a seeded random
     subset of the pool (or of the training file). ``atomic_energies``: ``"fit"`` (least squares on
     composition), a dict ``{symbol: eV}``, or ``None`` (zeros).
+
+    ``energy_key``/``forces_key``/``stress_key`` (``null`` leaves a label out) and
+    ``energy_unit``/``length_unit`` (``null``: the format's convention) say where the labels are
+    and in which units; :attr:`labels` carries them to the readers.
     """
 
     path: Union[str, list, None] = None
@@ -51,10 +55,11 @@ class DataConfig:
     val_path: Union[str, list, None] = None
     test_path: Union[str, list, None] = None
     format: Optional[str] = None
-    energy_key: str = "energy"
-    forces_key: str = "forces"
-    stress_key: str = "stress"
+    energy_key: Optional[str] = "energy"
+    forces_key: Optional[str] = "forces"
+    stress_key: Optional[str] = "stress"
     energy_unit: Optional[str] = None
+    length_unit: Optional[str] = None
     val_fraction: float = 0.1
     test_fraction: float = 0.1
     split_seed: int = 0
@@ -88,6 +93,18 @@ class DataConfig:
             }
         if self.max_structures is not None and self.max_structures < 1:
             raise ValueError(f"data.max_structures must be >= 1, got {self.max_structures}")
+        try:
+            self.labels
+        except ValueError as err:
+            raise ValueError(f"data: {err}") from None
+
+    @property
+    def labels(self):
+        """The label keys and units of the data files, as one :class:`~equiformer_lite.data.LabelSpec`."""
+        from ..data import LabelSpec
+
+        return LabelSpec(energy_key=self.energy_key, forces_key=self.forces_key, stress_key=self.stress_key,
+                         energy_unit=self.energy_unit, length_unit=self.length_unit)
 
 
 SCHEDULERS = ("onecycle", "cosine", "plateau", "constant")

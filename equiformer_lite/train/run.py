@@ -60,10 +60,7 @@ def _load_files(spec, cutoff: float, d):
     from ..data import AtomicDataset
 
     datasets = [
-        AtomicDataset.from_file(
-            path, cutoff, format=d.format, energy_key=d.energy_key, forces_key=d.forces_key,
-            stress_key=d.stress_key, energy_unit=d.energy_unit, cache_dir=d.cache_dir,
-        )
+        AtomicDataset.from_file(path, cutoff, d.labels, format=d.format, cache_dir=d.cache_dir)
         for path in resolve_data_paths(spec)
     ]
     return datasets[0] if len(datasets) == 1 else AtomicDataset.concatenate(datasets)
@@ -362,15 +359,17 @@ def check_evaluation_output(output: Optional[Path], *, force: bool = False) -> N
                          f"or choose another directory")
 
 
-def evaluate_model(model_path: Union[str, Path], data: Union[str, Sequence[str]], *, batch_size: int = 16, output: Optional[Path] = None,
-                   force: bool = False, **data_kwargs) -> dict[str, float]:
-    """Metrics of a saved model on a data file (and parity plots into ``output`` if given; an
-    ``output`` with an earlier evaluation is refused unless ``force``)."""
-    from ..data import AtomicDataset
+def evaluate_model(model_path: Union[str, Path], data: Union[str, Sequence[str]], labels=None, *, batch_size: int = 16,
+                   output: Optional[Path] = None, force: bool = False) -> dict[str, float]:
+    """Metrics of a saved model on data files (and parity plots into ``output`` if given; an
+    ``output`` with an earlier evaluation is refused unless ``force``). ``labels``: a
+    :class:`~equiformer_lite.data.LabelSpec` for the files' keys and units (default: ASE's)."""
+    from ..data import DEFAULT_LABELS, AtomicDataset
 
     check_evaluation_output(output, force=force)
     model = load_model(model_path)
-    datasets = [AtomicDataset.from_file(p, model.graph_cutoff, **data_kwargs) for p in resolve_data_paths(data)]
+    labels = DEFAULT_LABELS if labels is None else labels
+    datasets = [AtomicDataset.from_file(p, model.graph_cutoff, labels) for p in resolve_data_paths(data)]
     dataset = datasets[0] if len(datasets) == 1 else AtomicDataset.concatenate(datasets)
     metrics = MetricAccumulator()
     for batch in DataLoader(dataset, batch_size=batch_size):

@@ -10,7 +10,7 @@ from torch_geometric.loader import DataLoader
 from torch_geometric.utils import scatter
 
 import equiformer_lite.data.dataset as dataset_module
-from equiformer_lite.data import AtomicDataset, atoms_to_graph, keys, read_labels, read_structures_with_summary
+from equiformer_lite.data import AtomicDataset, LabelSpec, atoms_to_graph, keys, read_labels, read_structures_with_summary
 from equiformer_lite.data.synthetic import generate
 from tests.conftest import diamond, ethanol, water_box
 
@@ -47,7 +47,7 @@ def test_read_labels_from_arrays_and_single_point_calculator():
     assert labels[keys.ATOMIC_ENERGIES].shape == (len(atoms),)
     atoms, atomic = _with_atomic(diamond(), 1, calculator=True)
     np.testing.assert_array_equal(read_labels(atoms)[keys.ATOMIC_ENERGIES], atomic)
-    assert keys.ATOMIC_ENERGIES not in read_labels(atoms, atomic_energies_key=None)
+    assert keys.ATOMIC_ENERGIES not in read_labels(atoms, LabelSpec(atomic_energies_key=None))
     assert keys.ATOMIC_ENERGIES not in read_labels(ethanol())  # absent: simply not there
     # Without a total energy there is nothing to check the sum against.
     bare = ethanol()
@@ -104,7 +104,7 @@ def test_graph_dataset_and_batch_keep_per_atom_energies():
     again = Batch.from_data_list([ds[2], ds[0]])
     assert again[keys.ATOMIC_ENERGIES].shape == (len(structures[2]) + len(structures[0]),)
     # A data set without per-atom energies is unchanged: no such field.
-    plain = AtomicDataset.from_structures([ethanol()], CUTOFF, require=())
+    plain = AtomicDataset.from_structures([ethanol()], CUTOFF, LabelSpec(require=()))
     assert keys.ATOMIC_ENERGIES not in plain[0]
 
 
@@ -122,14 +122,14 @@ def test_extxyz_file_cache_and_units(tmp_path, cache_dir):
     for a, b in zip(first, cached):
         assert torch.equal(a[keys.ATOMIC_ENERGIES], b[keys.ATOMIC_ENERGIES])
     # Another energy unit converts per-atom energies with the total (so they still sum to it).
-    structures, summary = read_structures_with_summary(path, energy_unit="kcal/mol")
+    structures, summary = read_structures_with_summary(path, LabelSpec(energy_unit="kcal/mol"))
     assert summary.energy_unit == "kcal/mol"
     for atoms, (_, atomic) in zip(structures, items):
         assert "energies" not in atoms.arrays  # the calculator is the only (converted) source
         np.testing.assert_allclose(atoms.get_potential_energies(), atomic * KCAL_MOL_IN_EV, rtol=1e-6, atol=1e-9)
         labels = read_labels(atoms)
         assert labels[keys.ATOMIC_ENERGIES].sum() == pytest.approx(labels[keys.ENERGY][0], rel=1e-6)
-    ds = AtomicDataset.from_file(path, CUTOFF, energy_unit="kcal/mol", use_cache=False)
+    ds = AtomicDataset.from_file(path, CUTOFF, LabelSpec(energy_unit="kcal/mol"), use_cache=False)
     assert ds[0][keys.ATOMIC_ENERGIES].sum().item() == pytest.approx(ds[0][keys.ENERGY].item(), rel=1e-6)
 
 

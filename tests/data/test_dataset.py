@@ -10,6 +10,7 @@ from torch_geometric.loader import DataLoader
 import equiformer_lite.data.dataset as dataset_module
 from equiformer_lite.data import (
     AtomicDataset,
+    LabelSpec,
     atoms_to_graph,
     default_cache_dir,
     keys,
@@ -92,7 +93,7 @@ def test_subset_and_constructor_validation():
     overlapping = ethanol()
     overlapping.positions[1] = overlapping.positions[0] + 0.01
     with pytest.raises(ValueError, match=r"structures, frame 1: atoms .* overlapping atoms"):
-        AtomicDataset.from_structures([ethanol(), overlapping], CUTOFF, require=())
+        AtomicDataset.from_structures([ethanol(), overlapping], CUTOFF, LabelSpec(require=()))
 
 
 def test_mixed_stress_is_padded_and_data_sets_concatenate():
@@ -150,7 +151,7 @@ def test_cache_is_invalidated_by_content_and_settings(tmp_path, cache_dir, monke
     changed = AtomicDataset.from_file(path, CUTOFF)
     assert len(calls) == 3 and changed[0][keys.ENERGY].tolist() == [-1.5]
     AtomicDataset.from_file(path, 2.5)  # another cutoff
-    AtomicDataset.from_file(path, CUTOFF, require=("energy", "forces"))  # other settings
+    AtomicDataset.from_file(path, CUTOFF, LabelSpec(require=("energy", "forces")))  # other settings
     assert len(calls) == 9 and len(list(cache_dir.iterdir())) == 4
     AtomicDataset.from_file(path, CUTOFF)
     assert len(calls) == 9
@@ -184,7 +185,7 @@ def test_from_file_units_and_keys_reach_the_graphs(tmp_path):
     ds = AtomicDataset.from_file(tmp_path / "md.npz", CUTOFF)
     np.testing.assert_allclose(ds[1][keys.ENERGY].numpy(), [-100.5 * 0.0433641], rtol=1e-6)
     assert ds.summary.energy_unit == "kcal/mol"
-    in_ev = AtomicDataset.from_file(tmp_path / "md.npz", CUTOFF, energy_unit="eV")  # a different cache entry
+    in_ev = AtomicDataset.from_file(tmp_path / "md.npz", CUTOFF, LabelSpec(energy_unit="eV"))  # a different cache entry
     assert in_ev[1][keys.ENERGY].tolist() == [-100.5]
 
 

@@ -7,7 +7,7 @@ from ase import Atoms
 from ase.build import molecule
 from ase.calculators.singlepoint import SinglePointCalculator
 
-from equiformer_lite.data import atoms_to_batch, atoms_to_graph, keys, read_labels
+from equiformer_lite.data import LabelSpec, atoms_to_batch, atoms_to_graph, keys, read_labels
 from tests.conftest import diamond, ethanol
 
 
@@ -35,7 +35,7 @@ def test_labels_from_single_point_calculator_and_custom_keys():
     mol = ethanol()
     mol.info["dft_energy"] = 1.25
     mol.arrays["dft_forces"] = np.ones((len(mol), 3))
-    labels = read_labels(mol, energy_key="dft_energy", forces_key="dft_forces")
+    labels = read_labels(mol, LabelSpec(energy_key="dft_energy", forces_key="dft_forces"))
     assert labels[keys.ENERGY].tolist() == [1.25] and labels[keys.FORCES].shape == (len(mol), 3)
     assert keys.STRESS not in labels
 
@@ -78,12 +78,12 @@ def test_bad_labels_raise_clear_errors():
         atoms_to_graph(atoms, cutoff=3.0)
     atoms.arrays["bad_forces"] = np.zeros((len(atoms), 2))
     with pytest.raises(ValueError, match=r"must have shape \(3, 3\)"):
-        read_labels(atoms, energy_key="none", forces_key="bad_forces")
+        read_labels(atoms, LabelSpec(energy_key="none", forces_key="bad_forces"))
     atoms.info["s"] = np.zeros(6)
     with pytest.raises(ValueError, match="fully periodic"):
-        read_labels(atoms, energy_key="none", stress_key="s")
+        read_labels(atoms, LabelSpec(energy_key="none", stress_key="s"))
     atoms.info["s"] = np.zeros(4)
     with pytest.raises(ValueError, match="Voigt"):
-        read_labels(atoms, energy_key="none", stress_key="s")
+        read_labels(atoms, LabelSpec(energy_key="none", stress_key="s"))
     with pytest.raises(ValueError, match="cutoff must be positive"):
         atoms_to_graph(molecule("H2O"), cutoff=0.0)

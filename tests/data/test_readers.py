@@ -15,8 +15,8 @@ from ase import Atoms, units
 from ase.build import bulk, molecule
 from ase.calculators.singlepoint import SinglePointCalculator
 
-from equiformer_lite.data import keys, read_labels, read_structures, read_structures_with_summary, validate_structures
-from equiformer_lite.data.readers import resolve_format
+from equiformer_lite.data import LabelSpec, keys, read_labels, read_structures, read_structures_with_summary, validate_structures
+from equiformer_lite.data.readers import RawFrames, Reader, register_reader, registered_readers, resolve_format
 
 KCAL_MOL_IN_EV = 0.0433641  # 1 kcal/mol = 0.0433641 eV (1 eV = 23.0605 kcal/mol)
 HARTREE_IN_EV = 27.211386
@@ -63,9 +63,7 @@ def test_extxyz_custom_keys_are_moved_to_standard_keys(tmp_path):
     frames = _molecules()
     frames[0].info["energy"] = 123.0  # a stray standard key must not shadow the requested one
     ase.io.write(tmp_path / "train.extxyz", frames)
-    read, summary = read_structures_with_summary(
-        tmp_path / "train.extxyz", energy_key="dft_energy", forces_key="dft_forces"
-    )
+    read, summary = read_structures_with_summary(tmp_path / "train.extxyz", LabelSpec(energy_key="dft_energy", forces_key="dft_forces"))
     assert summary.format == "extxyz" and summary.num_structures == 3
     assert summary.label_keys == {"energy": "dft_energy", "forces": "dft_forces"}
     assert (summary.energy_unit, summary.length_unit) == ("eV", "Å")
@@ -98,7 +96,7 @@ def test_compressed_extxyz_reads_like_the_plain_file(tmp_path, suffix, opener):
 def test_units_convert_positions_cell_forces_and_stress(tmp_path):
     atoms = _crystal()
     ase.io.write(tmp_path / "c.extxyz", atoms)
-    read, summary = read_structures_with_summary(tmp_path / "c.extxyz", energy_unit="Hartree", length_unit="Bohr")
+    read, summary = read_structures_with_summary(tmp_path / "c.extxyz", LabelSpec(energy_unit="Hartree", length_unit="Bohr"))
     out = read[0]
     assert summary.unit_source == "given as argument"
     np.testing.assert_allclose(out.positions, atoms.positions * units.Bohr, atol=1e-7)
@@ -117,7 +115,7 @@ def test_ase_database_with_calculator_results_and_custom_keys(tmp_path):
     db.write(crystal, dft_energy=-3.0, data={"dft_forces": crystal.get_forces()})
     mol = _molecules(1)[0]
     db.write(Atoms(mol), dft_energy=mol.info["dft_energy"], data={"dft_forces": mol.arrays["dft_forces"]})
-    read = read_structures(path, energy_key="dft_energy", forces_key="dft_forces", stress_key=None)
+    read = read_structures(path, LabelSpec(energy_key="dft_energy", forces_key="dft_forces", stress_key=None))
     assert [len(a) for a in read] == [len(crystal), len(mol)]
     np.testing.assert_allclose(read_labels(read[1])[keys.FORCES], mol.arrays["dft_forces"])
     assert read_labels(read[0])[keys.ENERGY].tolist() == [-3.0]
@@ -140,7 +138,7 @@ def test_md17_npz_is_converted_from_kcal_per_mol(tmp_path, caplog):
     np.testing.assert_allclose(read_labels(read[2])[keys.FORCES], arrays["F"][2] * KCAL_MOL_IN_EV, rtol=1e-6)
     np.testing.assert_allclose(read[1].positions, arrays["R"][1])
     # An explicit unit overrides the layout's default.
-    read = read_structures(tmp_path / "md17.npz", energy_unit="eV")
+    read = read_structures(tmp_path / "md17.npz", LabelSpec(energy_unit="eV"))
     assert read_labels(read[0])[keys.ENERGY][0] == pytest.approx(-1000.0)
 
 
@@ -192,7 +190,7 @@ def test_ani_hdf5_groups_in_hartree(tmp_path):
     with pytest.raises(ValueError, match=r"bad.h5, group '/m': unknown element symbol\(s\) \['Qq'\]"):
         read_structures(tmp_path / "bad.h5")
     with pytest.raises(ValueError, match=r"group '/m': energy label not found \(tried keys \['wb97x.energy'\]\)"):
-        read_structures(tmp_path / "bad.h5", energy_key="wb97x.energy")
+        read_structures(tmp_path / "bad.h5", LabelSpec(energy_key="wb97x.energy"))
 
 
 # --- validation errors -----------------------------------------------------------------------------
@@ -207,11 +205,11 @@ def test_missing_energy_key_lists_the_keys_present(tmp_path):
     assert "info ['dft_energy']" in message and "arrays ['dft_forces']" in message
     assert "Pass energy_key=..." in message
     # Not required, it is simply absent ...
-    unlabelled = read_structures(tmp_path / "t.extxyz", require=(), forces_key="dft_forces")
+    unlabelled = read_structures(tmp_path / "t.extxyz", LabelSpec(require=(), forces_key="dft_forces"))
     assert keys.ENERGY not in read_labels(unlabelled[0])
     # ... but a non-default key that is asked for and missing is an error even when not required.
     with pytest.raises(ValueError, match=r"forces label \(asked for under key 'frc'\) not found"):
-        read_structures(tmp_path / "t.extxyz", energy_key="dft_energy", forces_key="frc")
+        read_structures(tmp_path / "t.extxyz", LabelSpec(energy_key="dft_energy", forces_key="frc"))
 
 
 def test_label_in_some_frames_only(tmp_path):
@@ -220,7 +218,7 @@ def test_label_in_some_frames_only(tmp_path):
     ase.io.write(tmp_path / "t.extxyz", frames)
     message = r"t.extxyz, frame 1: forces label \(asked for under key 'dft_forces'\) not found"
     with pytest.raises(ValueError, match=message):
-        read_structures(tmp_path / "t.extxyz", energy_key="dft_energy", forces_key="dft_forces")
+        read_structures(tmp_path / "t.extxyz", LabelSpec(energy_key="dft_energy", forces_key="dft_forces"))
     frames = [_crystal(), _crystal()]
     frames[1].calc = SinglePointCalculator(frames[1], energy=-1.0)
     message = r"forces label \(key 'forces'\) is present in 1 of 2 frames but missing in frames \['frame 1'\]"
@@ -247,17 +245,17 @@ def test_bad_frames_are_named(tmp_path, edit, message):
     edit(frames[2])
     ase.io.write(tmp_path / "t.extxyz", frames)
     with pytest.raises(ValueError, match=message):
-        read_structures(tmp_path / "t.extxyz", energy_key="dft_energy", forces_key="dft_forces")
+        read_structures(tmp_path / "t.extxyz", LabelSpec(energy_key="dft_energy", forces_key="dft_forces"))
 
 
 def test_empty_frame_and_species_check(tmp_path):
     frames = _molecules()
     ase.io.write(tmp_path / "t.extxyz", [frames[0], Atoms(), frames[1]])
     with pytest.raises(ValueError, match=r"t.extxyz, frame 1: empty structure"):
-        read_structures(tmp_path / "t.extxyz", energy_key="dft_energy", require=())
+        read_structures(tmp_path / "t.extxyz", LabelSpec(energy_key="dft_energy", require=()))
     ase.io.write(tmp_path / "t.extxyz", frames)
     with pytest.raises(ValueError, match=r"frame 1: element\(s\) \['C'\] not in species \['H', 'O'\]"):
-        read_structures(tmp_path / "t.extxyz", energy_key="dft_energy", species=["H", "O"])
+        read_structures(tmp_path / "t.extxyz", LabelSpec(energy_key="dft_energy"), species=["H", "O"])
 
 
 def test_wrong_stress_shape():
@@ -265,7 +263,7 @@ def test_wrong_stress_shape():
     atoms.info["s"] = np.ones(4)
     message = r"structures, frame 0: stress label 's' must be Voigt \(6,\) or \(3, 3\), got shape \(4,\)"
     with pytest.raises(ValueError, match=message):
-        validate_structures([atoms], stress_key="s")
+        validate_structures([atoms], LabelSpec(stress_key="s"))
 
 
 def test_all_zero_forces_are_rejected_but_not_for_single_atoms(tmp_path):
@@ -278,9 +276,9 @@ def test_all_zero_forces_are_rejected_but_not_for_single_atoms(tmp_path):
         "most likely a wrong key or unit"
     )
     with pytest.raises(ValueError, match=message):
-        read_structures(tmp_path / "t.extxyz", energy_key="dft_energy", forces_key="dft_forces")
+        read_structures(tmp_path / "t.extxyz", LabelSpec(energy_key="dft_energy", forces_key="dft_forces"))
     # forces_key=None trains without them; isolated atoms have zero force legitimately.
-    assert len(read_structures(tmp_path / "t.extxyz", energy_key="dft_energy", forces_key=None)) == 3
+    assert len(read_structures(tmp_path / "t.extxyz", LabelSpec(energy_key="dft_energy", forces_key=None))) == 3
     isolated = [Atoms(s) for s in "HO"]
     for atoms in isolated:
         atoms.calc = SinglePointCalculator(atoms, energy=-13.6, forces=np.zeros((1, 3)))
@@ -310,13 +308,13 @@ def test_npz_layout_errors(tmp_path):
 def test_unknown_unit_format_and_missing_file(tmp_path):
     _write_npz(tmp_path / "m.npz")
     with pytest.raises(ValueError, match=r"unknown energy unit 'kcal'; known: \["):
-        read_structures(tmp_path / "m.npz", energy_unit="kcal")
+        read_structures(tmp_path / "m.npz", LabelSpec(energy_unit="kcal"))
     with pytest.raises(ValueError, match=r"unknown length unit 'inch'"):
-        read_structures(tmp_path / "m.npz", length_unit="inch")
+        read_structures(tmp_path / "m.npz", LabelSpec(length_unit="inch"))
     with pytest.raises(ValueError, match=r"unknown format 'nope'"):
         read_structures(tmp_path / "m.npz", format="nope")
     with pytest.raises(ValueError, match=r"require contains 'charges'"):
-        read_structures(tmp_path / "m.npz", require=("charges",))
+        read_structures(tmp_path / "m.npz", LabelSpec(require=("charges",)))
     with pytest.raises(FileNotFoundError, match="no such file"):
         read_structures(tmp_path / "missing.extxyz")
 
@@ -326,3 +324,60 @@ def test_hdf5_without_h5py_says_how_to_install_it(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "h5py", None)  # import h5py now raises ImportError
     with pytest.raises(ImportError, match=r"needs h5py, an optional dependency: pip install h5py"):
         read_structures(tmp_path / "ani.h5")
+
+
+# --- the registry --------------------------------------------------------------------------------
+
+
+def _read_toy(path, labels):
+    """A toy format: one line per frame, ``symbol x y z energy`` (one atom; Hartree and Bohr)."""
+    frames, names = [], []
+    for i, line in enumerate(path.read_text().splitlines()):
+        symbol, x, y, z, energy = line.split()
+        atoms = Atoms(symbol, positions=[[float(x), float(y), float(z)]])
+        atoms.info["toy_energy"] = float(energy)
+        frames.append(atoms)
+        names.append(f"line {i + 1}")
+    return RawFrames(frames, names, {keys.ENERGY: "toy_energy", keys.FORCES: None, keys.STRESS: None},
+                     {keys.ENERGY: "column 5"}, "Hartree", "Bohr", "toy default (Hartree, Bohr)")
+
+
+@pytest.fixture
+def toy_registry(monkeypatch):
+    """The registry with a toy reader added; restored after the test."""
+    from equiformer_lite.data.readers import base
+
+    monkeypatch.setattr(base, "_REGISTRY", dict(base._REGISTRY))
+    return register_reader(Reader("toy", _read_toy, aliases=("toyfile",), suffixes=(".toy",)))
+
+
+def test_the_built_in_formats_are_registered_readers():
+    readers = registered_readers()
+    assert {"npz", "hdf5", "db"} <= set(readers)
+    assert resolve_format("x.npz") == resolve_format("y", "md17") == "npz"
+    assert resolve_format("x.h5") == resolve_format("y", "ani") == "hdf5"
+
+
+def test_a_registered_reader_gets_the_shared_validation_and_unit_conversion(tmp_path, toy_registry):
+    (tmp_path / "a.toy").write_text("H 0 0 1 -0.5\nH 0 0 2 -0.49\n")
+    assert resolve_format(tmp_path / "a.toy") == resolve_format(tmp_path / "a", "TOYFILE") == "toy"
+    structures, summary = read_structures_with_summary(tmp_path / "a.toy")
+    assert summary.format == "toy" and summary.label_keys == {keys.ENERGY: "column 5"}
+    assert structures[1].get_potential_energy() == pytest.approx(-0.49 * units.Hartree)
+    assert structures[1].positions[0, 2] == pytest.approx(2 * units.Bohr)
+    (tmp_path / "bad.toy").write_text("H 0 0 1 -0.5\nH 0 0 2 nan\n")
+    with pytest.raises(ValueError, match=r"bad.toy, line 2: label 'energy' contains NaN or inf"):
+        read_structures(tmp_path / "bad.toy")
+
+
+def test_a_reader_may_not_claim_what_another_claims(toy_registry):
+    with pytest.raises(ValueError, match=r"a reader named 'toy' is already registered"):
+        register_reader(Reader("toy", _read_toy))
+    with pytest.raises(ValueError, match=r"reader 'toy2' claims \['.npz'\], already claimed by reader 'npz'"):
+        register_reader(Reader("toy2", _read_toy, suffixes=(".npz",)))
+    with pytest.raises(ValueError, match=r"reader 'toy3' claims \['md17'\], already claimed by reader 'npz'"):
+        register_reader(Reader("toy3", _read_toy, aliases=("md17",)))
+    with pytest.raises(ValueError, match=r"suffix 'TOY' must be lower case and start with '.'"):
+        Reader("toy4", _read_toy, suffixes=("TOY",))
+    with pytest.raises(ValueError, match=r"unknown format 'nope': use one of \[.*'toyfile'"):
+        resolve_format("x", "nope")

@@ -6,7 +6,7 @@ from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.neighborlist import neighbor_list
 
-from equiformer_lite.data import AtomicDataset, compute_statistics, fit_atomic_energies
+from equiformer_lite.data import AtomicDataset, LabelSpec, compute_statistics, fit_atomic_energies
 from tests.conftest import diamond, ethanol
 
 SPECIES = ["H", "C", "O"]
@@ -77,7 +77,7 @@ def test_fit_errors():
         fit_atomic_energies(ds, ["H", "Xx"])
     with pytest.raises(ValueError, match=r"lists an element twice"):
         fit_atomic_energies(ds, ["H", "H", "C", "O"])
-    unlabelled = AtomicDataset.from_structures([ethanol()], CUTOFF, require=())
+    unlabelled = AtomicDataset.from_structures([ethanol()], CUTOFF, LabelSpec(require=()))
     with pytest.raises(ValueError, match=r"structures \[0\] have no energy label"):
         fit_atomic_energies(unlabelled, SPECIES)
     with pytest.raises(ValueError, match="the data set is empty"):

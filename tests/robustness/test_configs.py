@@ -31,6 +31,11 @@ CASES = {
     "data-e0-word": ({"data": {"atomic_energies": {"H": "low"}}}, r"data.atomic_energies.H must be a finite number, got 'low'"),
     "data-e0-string": ({"data": {"atomic_energies": "guess"}}, r"data.atomic_energies must be 'fit', a dict of eV per element or null"),
     "data-max-structures-zero": ({"data": {"max_structures": 0}}, r"data.max_structures must be >= 1, got 0"),
+    "data-energy-unit-unknown": ({"data": {"energy_unit": "kcal"}}, r"data: unknown energy unit 'kcal'; known: \['Hartree', 'Ry', 'eV', 'kJ/mol', 'kcal/mol', 'meV'\]"),
+    "data-length-unit-unknown": ({"data": {"length_unit": "inch"}}, r"data: unknown length unit 'inch'; known: \["),
+    "data-key-empty": ({"data": {"forces_key": ""}}, r"data: forces_key must be a non-empty string or None, got ''"),
+    "data-key-number": ({"data": {"energy_key": 5}}, r"data.energy_key must be a string or null, got 5"),
+    "data-energy-key-null": ({"data": {"energy_key": None}}, r"data: require names 'energy' but energy_key is None"),
     "top-level-unknown": ({"trainig": {}}, r"unknown top-level config keys \['trainig'\]"),
     "output-dir-number": ({"output_dir": 7}, r"output_dir must be a directory path, got 7"),
     "model-dtype": ({"model": {"type": "se3", "dtype": "float64"}}, r"'model.dtype' is set by the run from training.dtype"),
@@ -53,6 +58,15 @@ def test_yaml_exponents_without_a_dot_are_numbers(tmp_path):
     training = load_config(path).training
     assert (training.lr, training.weight_decay, training.epochs) == (1e-3, 5e-7, 3)
     assert isinstance(training.epochs, int) and isinstance(training.lr, float)
+
+
+def test_a_label_key_of_null_leaves_that_label_out(tmp_path):
+    """``forces_key: null`` (an energies-only data set such as ANI-1) is a valid data section."""
+    path = tmp_path / "config.yaml"
+    path.write_text("data:\n  forces_key: null\n  stress_key: null\n  energy_unit: Hartree\n")
+    labels = load_config(path).data.labels
+    assert (labels.energy_key, labels.forces_key, labels.stress_key) == ("energy", None, None)
+    assert labels.energy_unit == "Hartree" and labels.require == ("energy",)
 
 
 def test_the_dataclass_checks_values_given_in_python_too():
