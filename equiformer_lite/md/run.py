@@ -57,10 +57,15 @@ def make_integrator(atoms: Atoms, config: MDConfig):
 
         return VelocityVerlet(atoms, timestep=dt)
     if config.ensemble == "nvt":
+        from ase.constraints import FixCom
         from ase.md.langevin import Langevin
 
+        # ASE's fixcm=True does not sample NVT exactly (worst for small molecules); a FixCom
+        # constraint keeps the centre of mass and removes its 3 degrees of freedom from T.
+        if not any(isinstance(c, FixCom) for c in atoms.constraints):
+            atoms.set_constraint([*atoms.constraints, FixCom()])
         return Langevin(atoms, timestep=dt, temperature_K=temperature, friction=config.friction_per_fs / units.fs,
-                        rng=np.random.default_rng(config.seed + 1))
+                        fixcm=False, rng=np.random.default_rng(config.seed + 1))
     if config.ensemble == "nvt-nose-hoover":
         from ase.md.nose_hoover_chain import NoseHooverChainNVT
 
