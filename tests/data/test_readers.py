@@ -368,6 +368,8 @@ def test_a_registered_reader_gets_the_shared_validation_and_unit_conversion(tmp_
     (tmp_path / "bad.toy").write_text("H 0 0 1 -0.5\nH 0 0 2 nan\n")
     with pytest.raises(ValueError, match=r"bad.toy, line 2: label 'energy' contains NaN or inf"):
         read_structures(tmp_path / "bad.toy")
+    with pytest.raises(ValueError, match=r"a.toy: the 'toy' reader found no forces label, which is required"):
+        read_structures(tmp_path / "a.toy", LabelSpec(require=("energy", "forces")))
 
 
 def test_a_reader_may_not_claim_what_another_claims(toy_registry):

@@ -63,6 +63,10 @@ def read_structures_with_summary(
     e_name, e_factor = unit_size(labels.energy_unit or raw.energy_unit, "energy")
     l_name, l_factor = unit_size(labels.length_unit or raw.length_unit, "length")
 
+    missing = [label for label in labels.require if raw.read_keys.get(label) is None]
+    if missing:  # the array layouts say which names they tried; this catches any other reader
+        raise ValueError(f"{path}: the {fmt!r} reader found no {missing[0]} label, which is required "
+                         f"(labels.require = {list(labels.require)})")
     read_as = labels.replace(energy_key=raw.read_keys[keys.ENERGY], forces_key=raw.read_keys[keys.FORCES],
                              stress_key=raw.read_keys[keys.STRESS])
     all_labels = validate_structures(raw.structures, read_as, species=species, source=str(path),
