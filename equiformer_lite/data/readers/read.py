@@ -91,7 +91,7 @@ def read_structures_with_summary(
     logger.info("read %s", summary.describe())
     assumed = (labels.energy_unit is None and e_factor != 1.0) or (labels.length_unit is None and l_factor != 1.0)
     if assumed and "default" in raw.unit_source:
-        logger.warning("%s: assuming %s and %s (%s); pass energy_unit=/length_unit= if the file differs",
+        logger.warning("%s: assuming %s and %s (%s); set energy_unit/length_unit (LabelSpec, or data.energy_unit in a config) if the file differs",
                        path, e_name, l_name, source)
     return raw.structures, summary
 
