@@ -47,7 +47,10 @@ class MDResult:
 
 
 def make_integrator(atoms: Atoms, config: MDConfig):
-    """The ASE integrator of ``config.ensemble`` on ``atoms`` (which carry their calculator)."""
+    """The ASE integrator of ``config.ensemble`` on ``atoms`` (which carry their calculator).
+
+    For ``nvt`` (Langevin) a :class:`ase.constraints.FixCom` is added to ``atoms``' constraints.
+    """
     dt = config.timestep_fs * units.fs
     temperature = config.temperature_K
     if config.ensemble in ("npt", "npt-berendsen") and not atoms.pbc.all():

@@ -1,20 +1,13 @@
 """Smoke test of `benchmarks/bench_a2i_table1.py`: a tiny budget runs end to end with finite metrics."""
 
-import importlib.util
 import json
 import math
-import sys
-from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_a2i_table1.py"
+from tests.benchmarks.scripts import load_script
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("bench_a2i_table1", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench_a2i_table1.py")
 
 
 def test_a_tiny_budget_runs_every_model_kind(tmp_path):

@@ -1,27 +1,18 @@
 """`benchmarks/bench_committee.py`: its per-structure error and spread are those of the committee
 mean against the labels, and its rank correlation orders them."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from equiformer_lite import EquiformerCalculator
+from tests.benchmarks.scripts import load_script
 from tests.calculators.test_committee import _members
 from tests.train.conftest import emt_frames
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_committee.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_committee", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench_committee.py")
 
 
 def test_per_structure_scores_the_committee_mean_against_the_labels(bench):

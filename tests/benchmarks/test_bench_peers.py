@@ -3,23 +3,16 @@
 (The runs themselves train for tens of minutes; they are made by hand and their JSONs committed.)
 """
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_peers.py"
+from tests.benchmarks.scripts import load_script
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_peers", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench_peers.py")
 
 
 def _fingerprint(epochs: int, channels: int = 16, sha: str = "a") -> dict:

@@ -2,10 +2,6 @@
 benchmark runs: a short run is stable and reports its NVE drift; a model that pulls a bond apart
 is caught at the step it passes the stretch limit, not at the end of the run."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -13,18 +9,13 @@ from ase.build import molecule
 from ase.io import write
 
 from equiformer_lite import save_model
+from tests.benchmarks.scripts import load_script
 from tests.conftest import small_potential
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "peers" / "stability_run.py"
 
 
 @pytest.fixture(scope="module")
 def protocol():
-    spec = importlib.util.spec_from_file_location("stability_run", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("peers/stability_run.py")
 
 
 @pytest.fixture()

@@ -94,6 +94,22 @@ def test_thermostats_run_and_are_reproducible(model, tmp_path, ensemble):
     assert not np.array_equal(read(tmp_path / "c" / "md" / "trajectory.extxyz", index=-1).positions, a.positions)
 
 
+def test_langevin_keeps_the_centre_of_mass_without_asess_deprecated_fixcm(model, tmp_path):
+    """NVT holds the centre of mass with a FixCom constraint (exact Langevin sampling), not with
+    ASE's ``fixcm=True``, which ASE warns is inexact for small molecules."""
+    import warnings
+
+    start = ethanol()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        result = run_md(model, start, _config(tmp_path, ensemble="nvt", temperature_K=500))
+    assert result.status == "completed" and not start.constraints  # the caller's atoms are left alone
+    frames = read(tmp_path / "md" / "trajectory.extxyz", index=":")
+    centres = np.array([f.get_center_of_mass() for f in frames])
+    assert len(frames) > 2 and np.abs(centres - centres[0]).max() < 5e-8  # extxyz keeps 8 decimals
+    assert np.abs(frames[-1].positions - frames[0].positions).max() > 1e-3  # the atoms did move
+
+
 @pytest.mark.parametrize("ensemble", ["npt", "npt-berendsen"])
 def test_npt_moves_the_volume_and_logs_pressure(model, tmp_path, ensemble):
     cell = diamond().repeat((2, 2, 2))
