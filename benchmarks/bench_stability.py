@@ -1,16 +1,24 @@
 """MD stability of the README job's model next to MACE trained on the same data, after Fu et al.
 (2022), "Forces are not enough".
 
-    python benchmarks/bench_stability.py [--model runs/default/model.pt] [--mace] [--seeds 3] [--steps 2000]
+    python benchmarks/bench_stability.py [--system ethanol|aspirin] [--model runs/default/model.pt] [--mace]
+                                         [--seeds 3] [--steps 2000]
 
-Ours: the model ``equiformer-lite train`` writes (the default job: SE3Potential on the bundled
-ethanol and water data). ``--mace``: MACE (``benchmarks/peers/mace_peer.py``: its own cached
-virtual environment and documented settings) trained on the very same training and validation
-structures (``pooled_split_indices`` of the default config) for the same number of epochs; its
-energy and force labels only (its weighted loss ignores stress).
+``--system ethanol`` (the default): ours is the model ``equiformer-lite train`` writes (the
+README's job: SE3Potential on the bundled ethanol and water data). ``--mace``: MACE
+(``benchmarks/peers/mace_peer.py``: its own cached virtual environment and documented settings)
+trained on the very same training and validation structures (``pooled_split_indices`` of the
+default config) for the same number of epochs; its energy and force labels only (its weighted
+loss ignores stress).
+
+``--system aspirin``: the peer benchmark's aspirin GFN2-xTB set and its 950/50/1000 split
+(``benchmarks/peers/data.py``); ours is the README job's recipe (the package's built-in model and
+training defaults, its 20 epochs) trained here on that split through ``equiformer-lite train``,
+and MACE is trained on the same files for the same epochs. Trained models are kept under
+``--work`` and reused (``--retrain`` trains ours again).
 
 Every model runs the same protocol, ``benchmarks/peers/stability_run.py`` (ASE only): NVT
-(Langevin, 0.01/fs, 0.5 fs steps) at ``--temperature`` from frame 0 of the bundled ethanol MD,
+(Langevin, 0.01/fs, 0.5 fs steps) at ``--temperature`` from frame 0 of the system's MD set,
 one run per seed; unstable at the first step with a bond of the start more than 0.5 Å off its
 starting length, or a non-finite energy or force. Then NVE from the same start: the total-energy
 drift (slope of a straight-line fit) in meV/atom/ps. Float64 evaluation for every model; each run
@@ -31,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(ROOT), str(HERE)]
 
-from peers import mace_peer  # noqa: E402
+from peers import data, mace_peer, ours  # noqa: E402
 
 PROTOCOL = HERE / "peers" / "stability_run.py"
 DEFAULT_WORK = Path.home() / ".cache" / "equiformer_lite" / "bench_stability"
@@ -74,7 +82,9 @@ def protocol(python: str, calculator: str, model: str, frame: Path, ensemble: st
     command = [python, str(PROTOCOL), "--calculator", calculator, "--model", model, "--frame", str(frame),
                "--ensemble", ensemble, "--seed", str(seed), "--temperature", str(args.temperature),
                "--steps", str(args.steps if ensemble == "nvt" else args.nve_steps), "--threads", str(args.threads)]
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
+    # Ours imports this checkout's package, whatever is installed; MACE runs in its own venv.
+    env = ours.checkout_env(args.threads) if calculator == "equiformer" else dict(
+        os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"{calculator} {ensemble} seed {seed} failed:\n{done.stderr[-3000:]}")
@@ -103,8 +113,11 @@ def table(results: dict) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=str(ROOT / "runs" / "default" / "model.pt"), help="our trained model")
+    parser.add_argument("--system", choices=("ethanol", "aspirin"), default="ethanol")
+    parser.add_argument("--model", default=None,
+                        help="our trained model (ethanol; default runs/default/model.pt from the README job)")
     parser.add_argument("--mace", action="store_true", help="also train MACE on the same data and run it")
+    parser.add_argument("--retrain", action="store_true", help="aspirin: train ours again even if a model is kept")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=2000, help="NVT steps per seed (0.5 fs)")
     parser.add_argument("--nve-steps", type=int, default=1000)
@@ -112,32 +125,56 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--train-threads", type=int, default=2)
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK)
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "stability")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="results folder (default benchmarks/results/stability, or stability/aspirin)")
     args = parser.parse_args()
 
     from ase.io import read, write
 
-    from equiformer_lite.train import resolve_data_paths
+    from equiformer_lite.train import RunConfig, resolve_data_paths
 
-    if not Path(args.model).is_file():
-        raise SystemExit(f"no model at {args.model}: run `equiformer-lite train` first (the README's main job)")
     args.work.mkdir(parents=True, exist_ok=True)
-    frame = args.work / "ethanol_frame0.extxyz"
-    start = read(resolve_data_paths("bundled:ethanol")[0], index=0)
+    results_dir = ROOT / "benchmarks" / "results" / "stability"
+    summary: dict = {"command": " ".join(["python"] + sys.argv), "system": args.system, "temperature_K": args.temperature,
+                     "nvt_steps": args.steps, "nve_steps": args.nve_steps, "timestep_fs": 0.5, "threads": args.threads}
+    if args.system == "ethanol":
+        args.out = args.out or results_dir
+        model_path = Path(args.model or ROOT / "runs" / "default" / "model.pt")
+        if not model_path.is_file():
+            raise SystemExit(f"no model at {model_path}: run `equiformer-lite train` first (the README's main job)")
+        source = resolve_data_paths("bundled:ethanol")[0]
+        models = {"ours (SE3Potential, README job)": (sys.executable, "equiformer", str(model_path.resolve()))}
+        split, epochs, mace_dir = None, None, None
+    else:
+        args.out = args.out or results_dir / "aspirin"
+        if args.model is not None:
+            raise SystemExit("--model is for ethanol; on aspirin ours is trained here with the README job's recipe")
+        source = data.ASPIRIN
+        split = data.split_files(source, args.work / "aspirin_splits")
+        epochs = RunConfig().training.epochs
+        ours_dir = args.work / f"aspirin_ours_e{epochs}"
+        model_path = ours_dir / "run" / "model.pt"
+        if args.retrain or not model_path.is_file():
+            print(f"training ours (the README job's recipe) on aspirin {split['sizes']} for {epochs} epochs", flush=True)
+            trained = ours.train_config(ours.default_job_config(split, epochs, args.train_threads), ours_dir, args.train_threads)
+            summary["ours"] = {"train_time_s": trained["train_time_s"], "settings": trained["settings"]}
+        summary["ours_model"] = str(model_path)
+        models = {"ours (SE3Potential, README job's recipe)": (sys.executable, "equiformer", str(model_path.resolve()))}
+        mace_dir = args.work / f"aspirin_mace_e{epochs}"
+    frame = args.work / f"{args.system}_frame0.extxyz"
+    start = read(source, index=0)
     write(frame, start.__class__(numbers=start.numbers, positions=start.positions), format="extxyz")
 
-    models = {"ours (SE3Potential, README job)": (sys.executable, "equiformer", str(Path(args.model).resolve()))}
-    summary: dict = {"command": " ".join(["python"] + sys.argv), "temperature_K": args.temperature,
-                     "nvt_steps": args.steps, "nve_steps": args.nve_steps, "timestep_fs": 0.5, "threads": args.threads}
     if args.mace:
-        split, epochs = default_job_split(args.work)
-        workdir = args.work / f"mace_e{epochs}"
-        model = workdir / f"mace_e{epochs}_stagetwo.model"
+        if split is None:
+            split, epochs = default_job_split(args.work)
+            mace_dir = args.work / f"mace_e{epochs}"
+        model = mace_dir / f"mace_e{epochs}_stagetwo.model"
         if model.exists():
             trained = {"model": str(model), "python": str(mace_peer.ensure_venv()), "reused": True}
         else:
-            print(f"training MACE on the default job's {split['sizes']} structures for {epochs} epochs", flush=True)
-            trained = mace_peer.train(split, epochs, workdir, threads=args.train_threads)
+            print(f"training MACE on {split['sizes']} structures for {epochs} epochs", flush=True)
+            trained = mace_peer.train(split, epochs, mace_dir, threads=args.train_threads)
         summary["mace"] = {"model": trained["model"], "epochs": epochs, "settings": mace_peer.settings(epochs),
                            "version": mace_peer.MACE_VERSION, "split_sizes": split["sizes"],
                            "train_wall_s": trained.get("process_wall_s")}

@@ -84,11 +84,25 @@ def train(model: str, split: dict, epochs: int, workdir: Path, threads: int = 1,
     """Train one of our models with ``equiformer-lite train``; returns the model path and curve."""
     if model not in RECIPES:
         raise ValueError(f"unknown model {model!r}: choose one of {sorted(RECIPES)}")
+    config = run_config(RECIPES[model], split, epochs, threads, overrides)
+    trained = train_config(config, workdir, threads)
+    trained["settings"]["recipe"] = str(RECIPES[model].relative_to(ROOT))
+    return trained
+
+
+def default_job_config(split: dict, epochs: int, threads: int) -> dict:
+    """The README job's recipe (the package's built-in model and training defaults) on ``split``."""
+    return {"data": {"train_path": str(split["train"]), "val_path": str(split["val"]), "test_path": str(split["test"]),
+                     "energy_key": split["energy_key"], "forces_key": split["forces_key"]},
+            "training": {"epochs": epochs, "num_threads": threads, "progress": False}}
+
+
+def train_config(config: dict, workdir: Path, threads: int = 1) -> dict:
+    """Run ``equiformer-lite train`` on ``config`` in a fresh ``workdir``; returns the model path and curve."""
     if workdir.exists():
         shutil.rmtree(workdir)  # never score a model left by an earlier, different run
     workdir.mkdir(parents=True)
-    config = run_config(RECIPES[model], split, epochs, threads, overrides)
-    config["output_dir"] = str(workdir / "run")
+    config = dict(config, output_dir=str(workdir / "run"))
     config_path = workdir / "config.yaml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     env = checkout_env(threads)
@@ -102,5 +116,4 @@ def train(model: str, split: dict, epochs: int, workdir: Path, threads: int = 1,
     return {"model": str(run / "model.pt"), "python": sys.executable, "calculator": "equiformer", "curve": curve,
             "process_wall_s": wall, "train_time_s": curve[-1]["train_time_s"],
             "clipped_fraction": curve[-1]["clipped"] / max(curve[-1]["steps"], 1.0),
-            "settings": {"recipe": str(RECIPES[model].relative_to(ROOT)), "model": config["model"],
-                         "training": config["training"]}}
+            "settings": {"model": config.get("model", "built-in defaults"), "training": config["training"]}}

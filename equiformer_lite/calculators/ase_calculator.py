@@ -10,7 +10,7 @@ import torch
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
 from ase.stress import full_3x3_to_voigt_6_stress
 
-from ..data import DEFAULT_MIN_DISTANCE, atoms_to_graph, keys
+from ..data import DEFAULT_MIN_DISTANCE, SkinNeighborList, atoms_to_graph, keys
 from ..models import AtomisticPotential, load_model
 
 if TYPE_CHECKING:
@@ -38,6 +38,11 @@ class EquiformerCalculator(Calculator):
     compile : run the model through ``torch.compile`` (:class:`~equiformer_lite.models.CompiledPotential`):
         the first call compiles (tens of seconds to minutes), later ones are faster; sizes are
         symbolic, so MD does not recompile. Not for an exported ``.pt2`` (compiled already).
+    skin : neighbour-list skin, Å (:class:`~equiformer_lite.data.SkinNeighborList`). With
+        ``skin > 0`` the pair search runs at cutoff + skin and is reused over calls until an atom
+        has moved more than ``skin / 2`` (or the cell, periodicity or atom count changed); every
+        call still evaluates exactly the pairs within the cutoff. ``0`` (default): a fresh search
+        per call. MD (``equiformer-lite md``) uses a skin.
 
     >>> from ase.build import molecule
     >>> from equiformer_lite import EquiformerCalculator, SE3Potential
@@ -57,6 +62,7 @@ class EquiformerCalculator(Calculator):
         dtype: Optional[torch.dtype] = None,
         min_distance: float = DEFAULT_MIN_DISTANCE,
         compile: bool = False,
+        skin: float = 0.0,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -68,6 +74,7 @@ class EquiformerCalculator(Calculator):
         self.model = self.models[0]
         self.graph_cutoff = max(float(m.graph_cutoff) for m in self.models)
         self.min_distance = float(min_distance)
+        self.neighbors = SkinNeighborList(self.graph_cutoff, skin)  # [2, E] pairs, reused while exact
 
     def _prepare(self, model, dtype, compile: bool):
         if isinstance(model, (str, os.PathLike)):
@@ -98,6 +105,7 @@ class EquiformerCalculator(Calculator):
             dtype=torch.float64,  # the model centres the positions in float64, then casts (validate_inputs)
             with_labels=False,
             min_distance=self.min_distance,
+            neighbors=self.neighbors,
         ).to(self.device)
         members = [self._evaluate(model, graph, periodic) for model in self.models]
         self.results = {key: np.mean([m[key] for m in members], axis=0) for key in members[0]}

@@ -14,7 +14,7 @@ from torch_geometric.data import Batch, Data
 
 from . import keys
 from .labels import DEFAULT_LABELS, LabelSpec, check_label_spec
-from .neighborlist import edge_vectors, neighbor_list
+from .neighborlist import SkinNeighborList, edge_vectors, neighbor_list
 
 __all__ = [
     "atoms_to_graph",
@@ -150,6 +150,7 @@ def atoms_to_graph(
     with_labels: bool = True,
     labels: LabelSpec = DEFAULT_LABELS,
     min_distance: float = DEFAULT_MIN_DISTANCE,
+    neighbors: Optional[SkinNeighborList] = None,
 ) -> Data:
     """Build the atomic graph of one structure: positions, cell, neighbour list and labels.
 
@@ -162,6 +163,8 @@ def atoms_to_graph(
     labels : their keys; in eV units already (a spec with units is refused: files in other
         units go through :func:`~equiformer_lite.data.read_structures`).
     min_distance : pairs closer than this (Å) are rejected as overlapping atoms.
+    neighbors : a :class:`~equiformer_lite.data.SkinNeighborList` of the same ``cutoff`` to take
+        the pairs from (an MD run reuses its search over steps); default: a fresh search.
 
     Returns
     -------
@@ -182,7 +185,12 @@ def atoms_to_graph(
     pbc = atoms.pbc.copy()
     cell = atoms.cell.array.copy() if pbc.any() else np.zeros((3, 3))
 
-    edge_index, cell_shift = neighbor_list(pos, cutoff, cell if pbc.any() else None, pbc)
+    if neighbors is None:
+        edge_index, cell_shift = neighbor_list(pos, cutoff, cell if pbc.any() else None, pbc)
+    elif neighbors.cutoff != cutoff:
+        raise ValueError(f"the skin neighbour list has cutoff {neighbors.cutoff} Å, the graph asks for {cutoff} Å")
+    else:
+        edge_index, cell_shift = neighbors(pos, cell, pbc)
     if edge_index.shape[1] > 0:
         vectors = edge_vectors(torch.from_numpy(pos), torch.from_numpy(edge_index), torch.from_numpy(cell_shift).to(torch.float64),
                                torch.from_numpy(cell)[None], torch.zeros(len(pos), dtype=torch.long))  # [E, 3]

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from vesin import NeighborList
 
-__all__ = ["neighbor_list", "edge_vectors"]
+__all__ = ["neighbor_list", "edge_vectors", "SkinNeighborList"]
 
 
 def neighbor_list(
@@ -63,3 +63,60 @@ def edge_vectors(
     """
     sender, receiver = edge_index[0], edge_index[1]
     return pos[sender] - pos[receiver] + torch.einsum("ei,eij->ej", shift, cell[batch[receiver]])  # [E, 3]
+
+
+class SkinNeighborList:
+    r"""A neighbour list with a skin (a Verlet list), reused over MD steps while it is still exact.
+
+    The candidate pairs are searched at ``cutoff + skin``; each call keeps those closer than
+    ``cutoff`` at the current positions. The candidates hold every pair within ``cutoff`` as long
+    as no atom has moved more than ``skin / 2`` since the search (two atoms then closed in by at
+    most ``skin``), so the search is redone only when one has, or when the number of atoms, the
+    periodicity or the cell changed (NPT rebuilds every step). The pairs returned are those of
+    :func:`neighbor_list` at ``cutoff``, up to their order.
+
+    >>> import numpy as np
+    >>> nl = SkinNeighborList(cutoff=2.0, skin=0.5)
+    >>> pos = np.array([[0.0, 0.0, 0.0], [1.5, 0.0, 0.0], [4.0, 0.0, 0.0]])
+    >>> nl(pos)[0].shape, nl(pos + 0.1)[0].shape, nl.builds
+    ((2, 2), (2, 2), 1)
+    """
+
+    def __init__(self, cutoff: float, skin: float) -> None:
+        if isinstance(cutoff, bool) or not isinstance(cutoff, (int, float)) or not cutoff > 0:
+            raise ValueError(f"cutoff must be a positive number of Å, got {cutoff!r}")
+        if isinstance(skin, bool) or not isinstance(skin, (int, float)) or not skin >= 0 or not np.isfinite(skin):
+            raise ValueError(f"skin must be a finite number of Å >= 0, got {skin!r}")
+        self.cutoff = float(cutoff)
+        self.skin = float(skin)
+        self.builds = 0  # number of searches so far
+        self._reference: tuple | None = None  # positions [N, 3], cell [3, 3], pbc [3] of the last search
+        self._pairs: tuple[np.ndarray, np.ndarray] | None = None  # candidates: edge_index [2, E'], shift [E', 3]
+
+    def _stale(self, positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray) -> bool:
+        if self._reference is None:
+            return True
+        ref_pos, ref_cell, ref_pbc = self._reference
+        if ref_pos.shape != positions.shape or not np.array_equal(ref_pbc, pbc) or not np.array_equal(ref_cell, cell):
+            return True
+        moved = np.einsum("ij,ij->i", positions - ref_pos, positions - ref_pos).max(initial=0.0)  # squared, Å^2
+        return not moved <= (0.5 * self.skin) ** 2  # also when a position is NaN
+
+    def __call__(
+        self, positions: np.ndarray, cell: np.ndarray | None = None, pbc: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(edge_index [2, E], cell_shift [E, 3])`` at ``cutoff``, as :func:`neighbor_list` returns them."""
+        positions = np.ascontiguousarray(positions, dtype=np.float64)
+        pbc = np.zeros(3, dtype=bool) if pbc is None else np.asarray(pbc, dtype=bool)
+        box = np.zeros((3, 3)) if not pbc.any() else np.asarray(cell, dtype=np.float64)
+        if self.skin == 0.0:
+            self.builds += 1
+            return neighbor_list(positions, self.cutoff, box if pbc.any() else None, pbc)
+        if self._stale(positions, box, pbc):
+            self._pairs = neighbor_list(positions, self.cutoff + self.skin, box if pbc.any() else None, pbc)
+            self._reference = (positions.copy(), box.copy(), pbc.copy())
+            self.builds += 1
+        edge_index, shift = self._pairs
+        vectors = positions[edge_index[0]] - positions[edge_index[1]] + shift @ box  # [E', 3]
+        keep = np.einsum("ij,ij->i", vectors, vectors) < self.cutoff**2  # [E']
+        return edge_index[:, keep], shift[keep]

@@ -55,6 +55,9 @@ class MDConfig:
     # longer than its starting length by this much (Å) stops the run. None: not checked.
     max_bond_stretch: Optional[float] = None
     dtype: Optional[str] = None  # evaluate the model in this dtype (default: the model's)
+    # Å: the neighbour search runs at cutoff + skin and is reused until an atom moved skin / 2
+    # (SkinNeighborList; every step still sees exactly the pairs within the cutoff). 0: every step.
+    neighbor_skin: float = 1.0
     output_dir: str = "runs/md"
     progress: bool = True
 
@@ -74,6 +77,7 @@ class MDConfig:
             ("log_interval", self.log_interval >= 1, "an integer >= 1"),
             ("max_temperature_K", self.max_temperature_K is None or self.max_temperature_K > 0, "null or a positive number"),
             ("min_distance", self.min_distance >= 0, "a distance >= 0 Å"),
+            ("neighbor_skin", 0 <= self.neighbor_skin < math.inf, "a distance >= 0 Å"),
             ("max_force_std", self.max_force_std is None or self.max_force_std > 0, "null or a positive number of eV/Å"),
             ("max_bond_stretch", self.max_bond_stretch is None or self.max_bond_stretch > 0, "null or a positive number of Å"),
             ("dtype", self.dtype in (None, "float32", "float64"), "null, float32 or float64"),

@@ -41,6 +41,7 @@ class MDResult:
     wall_s: float
     ns_per_day: float
     output_dir: str
+    neighbor_searches: Optional[int] = None  # pair searches of the calculator's skin neighbour list
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -149,7 +150,7 @@ def run_md(model: Union[str, Path, Any, Calculator], atoms: Atoms, config: Optio
     config = config or MDConfig()
     out = Path(config.output_dir)
     _check_output_dir(out, force)
-    calc = model if isinstance(model, Calculator) else EquiformerCalculator(model, dtype=config.dtype)
+    calc = model if isinstance(model, Calculator) else EquiformerCalculator(model, dtype=config.dtype, skin=config.neighbor_skin)
     if config.max_force_std is not None and not getattr(calc, "is_committee", False):
         raise ValueError("md.max_force_std needs a committee of models (a list of models, or a directory written by "
                          "'equiformer-lite train --committee N')")
@@ -201,7 +202,9 @@ def run_md(model: Union[str, Path, Any, Calculator], atoms: Atoms, config: Optio
         write(out / "stopped_at.extxyz", frame, format="extxyz")
     if rows:
         plot_md_log(rows, out / "md_log.png", title=f"{config.ensemble}, {config.timestep_fs} fs")
-    result = MDResult(status, reason, done, done * config.timestep_fs / 1000.0, wall, _ns_per_day(done, config, start, wall), str(out))
+    searches = getattr(getattr(calc, "neighbors", None), "builds", None)
+    result = MDResult(status, reason, done, done * config.timestep_fs / 1000.0, wall, _ns_per_day(done, config, start, wall),
+                      str(out), searches)
     atomic_write_text(out / "summary.json", json.dumps(result.to_dict(), indent=2))
     return result
 

@@ -6,7 +6,7 @@ import torch
 from ase import Atoms
 from ase.neighborlist import neighbor_list as ase_neighbor_list
 
-from equiformer_lite.data import neighbor_list
+from equiformer_lite.data import SkinNeighborList, neighbor_list
 from equiformer_lite.data.neighborlist import edge_vectors
 
 
@@ -94,3 +94,73 @@ def test_partly_periodic_cell_with_zero_vectors_matches_ase(pbc):
     atoms = Atoms("Ar" * 12, positions=positions, cell=cell, pbc=pbc)
     ours, ref = _ours(atoms, 2.5), _ase(atoms, 2.5)
     assert ours == ref and len(ours) > 12
+
+
+# --- SkinNeighborList: reuse over steps gives the pairs of a fresh search -------------------------
+
+def _pairs(edge_index, shift):
+    return {(int(j), int(i), *map(int, s)) for j, i, s in zip(edge_index[0], edge_index[1], shift)}
+
+
+@pytest.mark.parametrize("periodic", [False, True], ids=["open", "triclinic"])
+def test_skin_list_matches_a_fresh_search_over_a_random_walk(periodic):
+    rng = np.random.default_rng(3)
+    cell = _random_cell(rng, 5.0) if periodic else None
+    pbc = np.array([periodic] * 3)
+    positions = rng.uniform(0, 5.0, size=(30, 3))
+    skin_list = SkinNeighborList(cutoff=3.0, skin=0.6)
+    for _ in range(60):
+        positions = positions + rng.normal(scale=0.04, size=positions.shape)  # ~0.07 Å per atom per step
+        expected = _pairs(*neighbor_list(positions, 3.0, cell, pbc))
+        assert _pairs(*skin_list(positions, cell, pbc)) == expected
+    # Reused most steps, searched again when some atom had moved more than skin / 2.
+    assert 2 <= skin_list.builds < 30
+
+
+def test_skin_list_searches_again_on_a_jump_a_new_cell_or_new_atoms():
+    rng = np.random.default_rng(0)
+    cell, pbc = np.eye(3) * 6.0, np.ones(3, dtype=bool)
+    positions = rng.uniform(0, 6.0, size=(12, 3))
+    skin_list = SkinNeighborList(cutoff=2.5, skin=1.0)
+    skin_list(positions, cell, pbc)
+    skin_list(positions + 0.49 * np.array([1.0, 0, 0]), cell, pbc)
+    assert skin_list.builds == 1  # every atom moved 0.49 Å < skin / 2
+    moved = positions.copy()
+    moved[4] += [0.51, 0.0, 0.0]  # one atom past skin / 2: a new search
+    assert _pairs(*skin_list(moved, cell, pbc)) == _pairs(*neighbor_list(moved, 2.5, cell, pbc))
+    assert skin_list.builds == 2
+    strained = cell * 1.001  # NPT: the cell changed, so the shifts' vectors did
+    assert _pairs(*skin_list(moved, strained, pbc)) == _pairs(*neighbor_list(moved, 2.5, strained, pbc))
+    assert skin_list.builds == 3
+    fewer = moved[:-1]
+    assert _pairs(*skin_list(fewer, strained, pbc)) == _pairs(*neighbor_list(fewer, 2.5, strained, pbc))
+    assert skin_list.builds == 4
+
+
+def test_skin_zero_is_a_fresh_search_every_call():
+    positions = np.random.default_rng(1).uniform(0, 4.0, size=(10, 3))
+    skin_list = SkinNeighborList(cutoff=2.0, skin=0.0)
+    for _ in range(3):
+        assert _pairs(*skin_list(positions)) == _pairs(*neighbor_list(positions, 2.0))
+    assert skin_list.builds == 3
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(cutoff=0.0, skin=0.5), "cutoff must be a positive"),
+    (dict(cutoff=3.0, skin=-0.1), "skin must be a finite number"),
+    (dict(cutoff=3.0, skin=float("nan")), "skin must be a finite number"),
+    (dict(cutoff=3.0, skin=float("inf")), "skin must be a finite number"),
+    (dict(cutoff=3.0, skin=True), "skin must be a finite number"),
+])
+def test_skin_list_rejects_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        SkinNeighborList(**kwargs)
+
+
+def test_graph_refuses_a_skin_list_of_another_cutoff():
+    from ase.build import molecule
+
+    from equiformer_lite.data import atoms_to_graph
+
+    with pytest.raises(ValueError, match="skin neighbour list has cutoff 3.0"):
+        atoms_to_graph(molecule("H2O"), 4.0, neighbors=SkinNeighborList(3.0, 0.5))
