@@ -114,26 +114,6 @@ class ExportedPotential:
     def __call__(self, data: Any, *, compute_forces: bool = True, compute_stress: Optional[bool] = None) -> dict[str, torch.Tensor]:
         inputs = data if isinstance(data, ModelInputs) else self.prepare_inputs(data)
         compute_stress = stress_requested(inputs, compute_stress)
-        if inputs.num_graphs == 1:  # an MD step: the tensors as they are
-            e, a, f, w = self._runner(inputs.pos.contiguous(), inputs.species, inputs.edge_index.contiguous(),
-                                      inputs.shift.contiguous(), inputs.cell[0], inputs.pbc[0])
-            energies, atomic, forces, virials = [e.reshape(1)], [a], [f], [w]
-        else:
-            energies, atomic, forces, virials = self._per_structure(inputs)
-        out = {keys.ENERGY: torch.cat(energies), keys.ATOMIC_ENERGIES: torch.cat(atomic)}
-        if compute_forces:
-            out[keys.FORCES] = torch.cat(forces)
-        if compute_stress:
-            virial = torch.stack(virials)  # [B, 3, 3]
-            volume = torch.linalg.det(inputs.cell).abs().clamp_min(torch.finfo(self.dtype).tiny)  # [B]
-            periodic = inputs.pbc.all(dim=1)  # [B]
-            stress = -virial / volume[:, None, None]
-            out[keys.VIRIAL] = virial
-            out[keys.STRESS] = torch.where(periodic[:, None, None], stress, torch.zeros_like(stress))
-        return out
-
-    def _per_structure(self, inputs: ModelInputs) -> tuple[list, list, list, list]:
-        """The artefact on each structure of a batch: energies [1], atomic energies [N_b], forces [N_b, 3], virials [3, 3]."""
         energies, atomic, forces, virials = [], [], [], []
         counts = torch.bincount(inputs.batch, minlength=inputs.num_graphs).tolist()
         edge_graph = inputs.batch[inputs.edge_index[1]]  # [E] structure of each edge
@@ -153,7 +133,17 @@ class ExportedPotential:
             forces.append(f)
             virials.append(w)
             first_atom += n
-        return energies, atomic, forces, virials
+        out = {keys.ENERGY: torch.cat(energies), keys.ATOMIC_ENERGIES: torch.cat(atomic)}
+        if compute_forces:
+            out[keys.FORCES] = torch.cat(forces)
+        if compute_stress:
+            virial = torch.stack(virials)  # [B, 3, 3]
+            volume = torch.linalg.det(inputs.cell).abs().clamp_min(torch.finfo(self.dtype).tiny)  # [B]
+            periodic = inputs.pbc.all(dim=1)  # [B]
+            stress = -virial / volume[:, None, None]
+            out[keys.VIRIAL] = virial
+            out[keys.STRESS] = torch.where(periodic[:, None, None], stress, torch.zeros_like(stress))
+        return out
 
     def __repr__(self) -> str:
         return (f"ExportedPotential({self.model_type}, species={self.species}, cutoff={self.cutoff}, "
