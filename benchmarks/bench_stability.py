@@ -14,8 +14,9 @@ loss ignores stress).
 ``--system aspirin``: the peer benchmark's aspirin GFN2-xTB set and its 950/50/1000 split
 (``benchmarks/peers/data.py``); ours is the README job's recipe (the package's built-in model and
 training defaults, its 20 epochs) trained here on that split through ``equiformer-lite train``,
-and MACE is trained on the same files for the same epochs. Trained models are kept under
-``--work`` and reused (``--retrain`` trains ours again).
+and MACE is trained on the same files for the same epochs, the two side by side (one process
+each on ``--train-threads`` threads). Trained models are kept under ``--work`` and reused
+(``--retrain`` trains ours again).
 
 Every model runs the same protocol, ``benchmarks/peers/stability_run.py`` (ASE only): NVT
 (Langevin, 0.01/fs, 0.5 fs steps) at ``--temperature`` from frame 0 of the system's MD set,
@@ -33,6 +34,7 @@ import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,6 +113,16 @@ def table(results: dict) -> list[str]:
     return lines
 
 
+def train_side_by_side(jobs: dict) -> dict:
+    """Run the training callables at the same time (each a subprocess on ``--train-threads``
+    threads, as the peer benchmark's concurrent runs); their results by name."""
+    if not jobs:
+        return {}
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        futures = {name: pool.submit(job) for name, job in jobs.items()}
+        return {name: future.result() for name, future in futures.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--system", choices=("ethanol", "aspirin"), default="ethanol")
@@ -137,6 +149,7 @@ def main() -> None:
     results_dir = ROOT / "benchmarks" / "results" / "stability"
     summary: dict = {"command": " ".join(["python"] + sys.argv), "system": args.system, "temperature_K": args.temperature,
                      "nvt_steps": args.steps, "nve_steps": args.nve_steps, "timestep_fs": 0.5, "threads": args.threads}
+    training: dict = {}  # name -> a callable that trains that model
     if args.system == "ethanol":
         args.out = args.out or results_dir
         model_path = Path(args.model or ROOT / "runs" / "default" / "model.pt")
@@ -156,8 +169,8 @@ def main() -> None:
         model_path = ours_dir / "run" / "model.pt"
         if args.retrain or not model_path.is_file():
             print(f"training ours (the README job's recipe) on aspirin {split['sizes']} for {epochs} epochs", flush=True)
-            trained = ours.train_config(ours.default_job_config(split, epochs, args.train_threads), ours_dir, args.train_threads)
-            summary["ours"] = {"train_time_s": trained["train_time_s"], "settings": trained["settings"]}
+            config = ours.default_job_config(split, epochs, args.train_threads)
+            training["ours"] = lambda: ours.train_config(config, ours_dir, args.train_threads)
         summary["ours_model"] = str(model_path)
         models = {"ours (SE3Potential, README job's recipe)": (sys.executable, "equiformer", str(model_path.resolve()))}
         mace_dir = args.work / f"aspirin_mace_e{epochs}"
@@ -170,15 +183,23 @@ def main() -> None:
             split, epochs = default_job_split(args.work)
             mace_dir = args.work / f"mace_e{epochs}"
         model = mace_dir / f"mace_e{epochs}_stagetwo.model"
+        trained_mace = None
         if model.exists():
-            trained = {"model": str(model), "python": str(mace_peer.ensure_venv()), "reused": True}
+            trained_mace = {"model": str(model), "python": str(mace_peer.ensure_venv()), "reused": True}
         else:
             print(f"training MACE on {split['sizes']} structures for {epochs} epochs", flush=True)
-            trained = mace_peer.train(split, epochs, mace_dir, threads=args.train_threads)
-        summary["mace"] = {"model": trained["model"], "epochs": epochs, "settings": mace_peer.settings(epochs),
+            mace_peer.ensure_venv()  # before the trainings start side by side
+            training["mace"] = lambda: mace_peer.train(split, epochs, mace_dir, threads=args.train_threads)
+    trained = train_side_by_side(training)
+    if "ours" in trained:
+        summary["ours"] = {"train_time_s": trained["ours"]["train_time_s"], "settings": trained["ours"]["settings"]}
+    if args.mace:
+        trained_mace = trained.get("mace", trained_mace)
+        summary["mace"] = {"model": trained_mace["model"], "epochs": epochs, "settings": mace_peer.settings(epochs),
                            "version": mace_peer.MACE_VERSION, "split_sizes": split["sizes"],
-                           "train_wall_s": trained.get("process_wall_s")}
-        models[f"MACE {mace_peer.MACE_VERSION} (same data, {epochs} epochs)"] = (trained["python"], "mace", trained["model"])
+                           "train_wall_s": trained_mace.get("process_wall_s")}
+        models[f"MACE {mace_peer.MACE_VERSION} (same data, {epochs} epochs)"] = (
+            trained_mace["python"], "mace", trained_mace["model"])
 
     results = {}
     for name, (python, calculator, model) in models.items():

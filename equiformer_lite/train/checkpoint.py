@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 from collections.abc import Mapping
@@ -13,7 +14,10 @@ import torch
 
 from ..utils import atomic_save
 
-__all__ = ["CHECKPOINT_KEYS", "atomic_save", "find_non_finite", "load_checkpoint", "rng_state", "set_rng_state"]
+__all__ = [
+    "CHECKPOINT_KEYS", "atomic_save", "find_non_finite", "load_checkpoint", "rng_state", "save_checkpoint",
+    "set_rng_state", "state_checksum",
+]
 
 # What Trainer._training_state writes and Trainer.resume needs. Checkpoints may carry more
 # ("recent_grad_norms", the run's "fingerprint"); older ones lack those and still resume.
@@ -25,6 +29,29 @@ CHECKPOINT_KEYS = (
 # passed where a checkpoint is expected.
 MODEL_FILE_KEYS = {"model_type", "config", "state_dict"}
 REASON_CHARS = 240  # how much of torch's own error a message quotes
+CHECKSUM_KEY = "checksum"  # sha256 of the tensors of CHECKSUMMED, written by save_checkpoint
+CHECKSUMMED = ("model", "ema", "optimizer")
+
+
+def state_checksum(state: Mapping[str, Any]) -> str:
+    """SHA-256 over the name, dtype, shape and bytes of every tensor of the weights, the moving
+    average and the optimiser state of a checkpoint: a changed byte in any of them changes it."""
+    digest = hashlib.sha256()
+    for key in CHECKSUMMED:
+        if not isinstance(state.get(key), Mapping):
+            continue
+        for name, tensor in _tensors(state[key], f"{key}."):
+            data = tensor.detach().cpu().contiguous().reshape(-1)
+            digest.update(f"{name}|{data.dtype}|{tuple(tensor.shape)}|".encode())
+            digest.update(data.view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def save_checkpoint(state: dict[str, Any], path: Union[str, os.PathLike]) -> None:
+    """Write a trainer checkpoint atomically (:func:`atomic_save`) with its :func:`state_checksum`,
+    which :func:`load_checkpoint` verifies: a bit flipped on disk inside a tensor is refused
+    instead of resumed from."""
+    atomic_save({**state, CHECKSUM_KEY: state_checksum(state)}, path)
 
 
 def load_checkpoint(path: Union[str, os.PathLike]) -> dict[str, Any]:
@@ -32,7 +59,9 @@ def load_checkpoint(path: Union[str, os.PathLike]) -> dict[str, Any]:
 
     Raises ``FileNotFoundError`` when there is no file, and a ``ValueError`` naming ``path`` when
     the file is truncated or corrupted, is not a dict, lacks one of :data:`CHECKPOINT_KEYS`, or
-    holds a non-finite weight in ``model`` or ``ema`` (the message names the first one).
+    holds a non-finite weight in ``model`` or ``ema`` (the message names the first one), or when
+    its tensors no longer match the checksum written with them (checkpoints written before
+    checksums existed are read without that check).
     Temporary files of an interrupted write (``.last.pt*.tmp``) are never read by the trainer.
     """
     path = Path(path)
@@ -89,6 +118,11 @@ def check_checkpoint(state: Any, path: Union[str, os.PathLike]) -> None:
                 f"{path} holds non-finite weights: {key}.{name} has {count} of {total} values NaN or infinite "
                 "(the run had diverged when this was written); resume from an earlier checkpoint or start anew"
             )
+    if CHECKSUM_KEY in state and state[CHECKSUM_KEY] != state_checksum(state):
+        raise ValueError(
+            f"{path} is corrupted: its weights or optimiser state do not match the checksum written with them "
+            "(a byte changed on disk or in a copy); resume from another checkpoint (best.pt, last.pt) or start anew"
+        )
 
 
 def find_non_finite(state_dict: Mapping[str, Any]) -> Optional[tuple[str, int, int]]:

@@ -21,7 +21,7 @@ from torch_geometric.loader import DataLoader
 from tqdm.auto import tqdm
 
 from ..data import keys
-from .checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state
+from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import TrainingConfig
 from .losses import PotentialLoss
 from .metrics import MetricAccumulator
@@ -271,6 +271,9 @@ class Trainer:
             )
         if self._good_state is not None:
             self._load_training_state(self._good_state)
+            # The step count and the clipping window go back with the weights and the schedule.
+            self.step = self._good_state["step"]
+            self._recent_grad_norms = list(self._good_state["recent_grad_norms"])
         self.lr_scale *= self.config.rollback_lr_factor
         for group in self.optimizer.param_groups:
             group["lr"] *= self.config.rollback_lr_factor
@@ -373,7 +376,7 @@ class Trainer:
         """
         for name in (("best.pt",) if improved else ()) + ("last.pt",):
             try:
-                atomic_save(self._good_state, self.output_dir / name)
+                save_checkpoint(self._good_state, self.output_dir / name)
             except OSError as err:
                 reason = f"training stopped after epoch {self.epoch}: {err.strerror or err}"
                 raise (type(err)(err.errno, reason) if err.errno is not None else type(err)(reason)) from err
@@ -560,19 +563,23 @@ class Trainer:
                 stale.unlink(missing_ok=True)
                 log.info("removed %s, left by an interrupted checkpoint write", stale)
 
-    def _tensorboard(self):
-        """A TensorBoard writer into ``output_dir/tensorboard`` when TensorBoard is installed, else None."""
+    def _tensorboard(self, first_epoch: int):
+        """A TensorBoard writer into ``output_dir/tensorboard`` when TensorBoard is installed, else None.
+
+        Events of epochs from ``first_epoch`` on (the first this trainer logs) are purged: a run
+        resumed from an earlier checkpoint than its last logged epoch shows each epoch once, as
+        ``log.csv`` does."""
         if not hasattr(self, "_tb_writer"):
             try:
                 from torch.utils.tensorboard import SummaryWriter
             except ImportError:  # tensorboard is optional
                 self._tb_writer = None
             else:
-                self._tb_writer = SummaryWriter(log_dir=str(self.output_dir / "tensorboard"))
+                self._tb_writer = SummaryWriter(log_dir=str(self.output_dir / "tensorboard"), purge_step=first_epoch)
         return self._tb_writer
 
     def _write_log(self, row: dict[str, float]) -> None:
-        writer = self._tensorboard()
+        writer = self._tensorboard(int(row["epoch"]))
         if writer is not None:
             for key, value in row.items():
                 if key != "epoch":

@@ -128,6 +128,23 @@ def _inf_ema(run, tmp_path):
     return _edited(run, tmp_path, _poison("ema", float("inf")))
 
 
+def _changed_weight(run, tmp_path):  # finite, so only the checksum tells
+    return _edited(run, tmp_path, _poison("model", 0.125))
+
+
+def _flipped_bit(run, tmp_path):
+    """One bit of a weight flipped in the file itself: the zip and the pickle stay valid."""
+    state = torch.load(run.last, weights_only=True)
+    content = bytearray(run.last.read_bytes())
+    # A trained weight whose bytes occur once in the file (fixed ones, e.g. radial frequencies,
+    # are stored again in the moving average).
+    weight = next(t for t in state["model"].values()
+                  if t.is_floating_point() and t.numel() > 1 and content.count(t.numpy().tobytes()) == 1)
+    start = content.find(weight.numpy().tobytes())
+    content[start + weight.element_size() + 2] ^= 0x10  # a mantissa bit of its second value
+    return _bytes(tmp_path, bytes(content))
+
+
 def _missing(run, tmp_path):
     return tmp_path / "nowhere" / "last.pt"
 
@@ -149,6 +166,8 @@ READ_CASES = [
     ("model-not-a-state-dict", _model_not_a_state_dict, ValueError, ["edited.pt", "'model' must be a state_dict", "int"]),
     ("nan-model-weight", _nan_model, ValueError, ["edited.pt", "non-finite weights", "model.", "1 of"]),
     ("inf-ema-weight", _inf_ema, ValueError, ["edited.pt", "non-finite weights", "ema.module."]),
+    ("changed-weight", _changed_weight, ValueError, ["edited.pt", "is corrupted", "checksum"]),
+    ("flipped-bit", _flipped_bit, ValueError, ["bytes.pt", "checksum"]),
     ("missing-file", _missing, FileNotFoundError, ["no checkpoint at", "nowhere/last.pt"]),
     ("directory", _directory, ValueError, ["is a directory", "last.pt"]),
 ]

@@ -69,7 +69,10 @@ def test_consecutive_skips_roll_back_and_lower_the_lr(ethanol_frames, tmp_path, 
     good = _params(trainer.model).clone()
     lr = trainer.lr
     trainer._good_state = trainer._training_state()
+    good_step, good_norms = trainer.step, list(trainer._recent_grad_norms)
     batch = next(iter(trainer.train_loader))
+    trainer.train_step(batch)  # a good step after the saved state, which the rollback undoes
+    assert trainer.step == good_step + 1
     nan = lambda outputs, b: (torch.tensor(math.nan), {})  # noqa: E731
     monkeypatch.setattr(trainer.loss_fn, "forward", nan)
     for _ in range(3):
@@ -77,6 +80,8 @@ def test_consecutive_skips_roll_back_and_lower_the_lr(ethanol_frames, tmp_path, 
     assert trainer.counters["rollbacks"] == 1
     assert trainer.lr == pytest.approx(0.5 * lr)
     assert torch.equal(_params(trainer.model), good)
+    # The step count and the clipping window are those of the state rolled back to.
+    assert trainer.step == good_step and trainer._recent_grad_norms == good_norms
     with pytest.raises(TrainingDiverged, match="consecutive non-finite steps"):
         for _ in range(3 * 10):
             trainer.train_step(batch)
@@ -251,8 +256,8 @@ def test_tensorboard_scalars_when_available(ethanol_frames, tmp_path, monkeypatc
     calls = []
 
     class RecordingWriter:
-        def __init__(self, log_dir):
-            calls.append(("init", log_dir))
+        def __init__(self, log_dir, purge_step=None):
+            calls.append(("init", log_dir, purge_step))
 
         def add_scalar(self, tag, value, step):
             calls.append((tag, step))
@@ -262,6 +267,14 @@ def test_tensorboard_scalars_when_available(ethanol_frames, tmp_path, monkeypatc
 
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", types.SimpleNamespace(SummaryWriter=RecordingWriter))
     data = graphs(ethanol_frames)
-    Trainer(_model(), data[:8], data[8:12], _config(epochs=2), tmp_path).fit()
-    assert calls[0] == ("init", str(tmp_path / "tensorboard"))
-    assert ("val_loss", 2) in calls and ("train_loss", 1) in calls
+    Trainer(_model(), data[:8], data[8:12], _config(epochs=3), tmp_path).fit(until_epoch=1)
+    epoch_one = (tmp_path / "last.pt").read_bytes()
+    Trainer(_model(), data[:8], data[8:12], _config(epochs=3), tmp_path, resume=True).fit(until_epoch=2)
+    assert calls[0] == ("init", str(tmp_path / "tensorboard"), 1)
+    assert ("train_loss", 1) in calls and ("val_loss", 2) in calls
+    # Resumed from epoch 1's checkpoint after epoch 2 was logged: that writer purges epoch 2 on.
+    calls.clear()
+    (tmp_path / "last.pt").write_bytes(epoch_one)
+    Trainer(_model(), data[:8], data[8:12], _config(epochs=3), tmp_path, resume=True).fit()
+    assert calls[0] == ("init", str(tmp_path / "tensorboard"), 2)
+    assert ("val_loss", 2) in calls and ("val_loss", 3) in calls and ("val_loss", 1) not in calls
