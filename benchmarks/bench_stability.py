@@ -23,7 +23,10 @@ Every model runs the same protocol, ``benchmarks/peers/stability_run.py`` (ASE o
 one run per seed; unstable at the first step with a bond of the start more than 0.5 Å off its
 starting length, or a non-finite energy or force. Then NVE from the same start: the total-energy
 drift (slope of a straight-line fit) in meV/atom/ps. Float64 evaluation for every model; each run
-one process with ``--threads`` threads, one after the other. Results: ``--out``/results.json and
+one process with ``--threads`` threads, one after the other (``--side-by-side``: one model's runs
+beside the other's). ``--nve-seeds`` and ``--nve-timesteps`` repeat the NVE run over seeds and
+timesteps (the same simulated time at each), which tells an integration error (it shrinks as
+dt^2) from the scatter of the slope over seeds. Results: ``--out``/results.json and
 results.md; training runs and split files under ``--work`` (not committed).
 """
 
@@ -80,10 +83,13 @@ def default_job_split(work: Path) -> tuple[dict, int]:
     return split, config.training.epochs
 
 
-def protocol(python: str, calculator: str, model: str, frame: Path, ensemble: str, seed: int, args) -> dict:
+def protocol(python: str, calculator: str, model: str, frame: Path, ensemble: str, seed: int, args,
+             timestep_fs: float = 0.5) -> dict:
+    # NVE runs cover the same time at every timestep: --nve-steps are counted in 0.5 fs steps.
+    steps = args.steps if ensemble == "nvt" else round(args.nve_steps * 0.5 / timestep_fs)
     command = [python, str(PROTOCOL), "--calculator", calculator, "--model", model, "--frame", str(frame),
                "--ensemble", ensemble, "--seed", str(seed), "--temperature", str(args.temperature),
-               "--steps", str(args.steps if ensemble == "nvt" else args.nve_steps), "--threads", str(args.threads)]
+               "--steps", str(steps), "--timestep-fs", str(timestep_fs), "--threads", str(args.threads)]
     # Ours imports this checkout's package, whatever is installed; MACE runs in its own venv.
     env = ours.checkout_env(args.threads) if calculator == "equiformer" else dict(
         os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
@@ -91,7 +97,7 @@ def protocol(python: str, calculator: str, model: str, frame: Path, ensemble: st
     if done.returncode != 0:
         raise RuntimeError(f"{calculator} {ensemble} seed {seed} failed:\n{done.stderr[-3000:]}")
     record = json.loads(done.stdout.strip().splitlines()[-1])
-    print(f"  {calculator} {ensemble} seed {seed}: {'stable' if record['stable'] else 'UNSTABLE'} over "
+    print(f"  {calculator} {ensemble} seed {seed} dt {timestep_fs} fs: {'stable' if record['stable'] else 'UNSTABLE'} over "
           f"{record['time_ps']:.3f} ps ({record['failure'] or 'no failure'}), largest bond deviation "
           f"{record['max_bond_deviation_A']:.3f} A"
           + (f", drift {record['drift_meV_per_atom_per_ps']:.3g} meV/atom/ps" if ensemble == "nve" else "")
@@ -100,22 +106,40 @@ def protocol(python: str, calculator: str, model: str, frame: Path, ensemble: st
 
 
 def table(results: dict) -> list[str]:
-    lines = ["| model | NVT runs stable | time stable per seed (ps; 'unstable': time to instability) | largest bond deviation (Å) | NVE drift (meV/atom/ps) | NVE E_tot std (meV/atom) |",
+    """The stability table (NVT per seed; NVE at 0.5 fs per seed) and, when NVE ran at several
+    timesteps, the timestep table: a conservative model integrated by velocity Verlet has an
+    energy error that shrinks as dt^2, so a drift that does not shrink with dt is no integration error."""
+    lines = ["| model | NVT runs stable | time stable per seed (ps; 'unstable': time to instability) | largest bond deviation (Å) | NVE drift per seed (meV/atom/ps) | NVE E_tot std per seed (meV/atom) |",
              "|---|---|---|---|---|---|"]
+    steps = sorted({r.get("timestep_fs", 0.5) for runs in results.values() for r in runs if r["ensemble"] == "nve"})
     for name, runs in results.items():
         nvt = [r for r in runs if r["ensemble"] == "nvt"]
-        nve = [r for r in runs if r["ensemble"] == "nve"]
+        nve = [r for r in runs if r["ensemble"] == "nve" and r.get("timestep_fs", 0.5) == 0.5]
         times = ", ".join(f"{r['time_ps']:.3f}" + ("" if r["stable"] else " (unstable)") for r in nvt)
         drift = "; ".join(f"{r.get('drift_meV_per_atom_per_ps', float('nan')):.3g}" + ("" if r["stable"] else " (unstable)") for r in nve)
         std = "; ".join(f"{r.get('etot_std_meV_per_atom', float('nan')):.3g}" for r in nve)
         worst = max(r["max_bond_deviation_A"] for r in nvt)
         lines.append(f"| {name} | {sum(r['stable'] for r in nvt)}/{len(nvt)} | {times} | {worst:.3f} | {drift} | {std} |")
+    if len(steps) > 1:
+        lines += ["", "| model | NVE timestep (fs) | seeds | mean drift ± std over seeds (meV/atom/ps) | mean abs drift | mean E_tot std (meV/atom) |",
+                  "|---|---|---|---|---|---|"]
+        for name, runs in results.items():
+            for dt in steps:
+                chosen = [r for r in runs if r["ensemble"] == "nve" and r.get("timestep_fs", 0.5) == dt and r["stable"]]
+                drifts = [r["drift_meV_per_atom_per_ps"] for r in chosen]
+                if not drifts:
+                    continue
+                mean = sum(drifts) / len(drifts)
+                spread = (sum((d - mean) ** 2 for d in drifts) / max(len(drifts) - 1, 1)) ** 0.5
+                absolute = sum(abs(d) for d in drifts) / len(drifts)
+                fluct = sum(r["etot_std_meV_per_atom"] for r in chosen) / len(chosen)
+                lines.append(f"| {name} | {dt:g} | {len(drifts)} | {mean:.3g} ± {spread:.2g} | {absolute:.3g} | {fluct:.3g} |")
     return lines
 
 
-def train_side_by_side(jobs: dict) -> dict:
-    """Run the training callables at the same time (each a subprocess on ``--train-threads``
-    threads, as the peer benchmark's concurrent runs); their results by name."""
+def side_by_side(jobs: dict) -> dict:
+    """Run the callables at the same time (each drives subprocesses: a training on
+    ``--train-threads`` threads or a model's MD runs on ``--threads``); their results by name."""
     if not jobs:
         return {}
     with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
@@ -132,7 +156,11 @@ def main() -> None:
     parser.add_argument("--retrain", action="store_true", help="aspirin: train ours again even if a model is kept")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=2000, help="NVT steps per seed (0.5 fs)")
-    parser.add_argument("--nve-steps", type=int, default=1000)
+    parser.add_argument("--nve-steps", type=int, default=1000, help="NVE length in 0.5 fs steps (the same time at every timestep)")
+    parser.add_argument("--nve-seeds", type=int, default=1, help="NVE runs per timestep, seeds 0, 1, ...")
+    parser.add_argument("--nve-timesteps", type=float, nargs="+", default=[0.5], help="NVE timesteps, fs")
+    parser.add_argument("--side-by-side", action="store_true",
+                        help="run the models' MD at the same time, one process per model (results unchanged, speeds rough)")
     parser.add_argument("--temperature", type=float, default=500.0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--train-threads", type=int, default=2)
@@ -190,7 +218,7 @@ def main() -> None:
             print(f"training MACE on {split['sizes']} structures for {epochs} epochs", flush=True)
             mace_peer.ensure_venv()  # before the trainings start side by side
             training["mace"] = lambda: mace_peer.train(split, epochs, mace_dir, threads=args.train_threads)
-    trained = train_side_by_side(training)
+    trained = side_by_side(training)
     if "ours" in trained:
         summary["ours"] = {"train_time_s": trained["ours"]["train_time_s"], "settings": trained["ours"]["settings"]}
     if args.mace:
@@ -201,12 +229,18 @@ def main() -> None:
         models[f"MACE {mace_peer.MACE_VERSION} (same data, {epochs} epochs)"] = (
             trained_mace["python"], "mace", trained_mace["model"])
 
-    results = {}
-    for name, (python, calculator, model) in models.items():
+    def runs_of(name: str) -> list[dict]:
+        python, calculator, model = models[name]
         print(name, flush=True)
         runs = [protocol(python, calculator, model, frame, "nvt", seed, args) for seed in range(args.seeds)]
-        runs.append(protocol(python, calculator, model, frame, "nve", 0, args))
-        results[name] = runs
+        runs += [protocol(python, calculator, model, frame, "nve", seed, args, timestep_fs=dt)
+                 for dt in args.nve_timesteps for seed in range(args.nve_seeds)]
+        return runs
+
+    if args.side_by_side:  # one process per model at a time, as the trainings
+        results = side_by_side({name: (lambda name=name: runs_of(name)) for name in models})
+    else:
+        results = {name: runs_of(name) for name in models}
     summary["results"] = results
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(summary, indent=2) + "\n")

