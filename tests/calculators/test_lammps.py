@@ -163,7 +163,7 @@ def test_npt_keeps_the_density_of_the_water_box(load, tmp_path, monkeypatch, vir
     from equiformer_lite.calculators.lammps_coupling import LammpsCoupling
 
     atoms = read(resolve_data_paths("bundled:water_box")[0], index=0).repeat(2)
-    frame, path = _in_lammps_frame(atoms, tmp_path, ["O", "H"])
+    _, path = _in_lammps_frame(atoms, tmp_path, ["O", "H"])
     lmp = _lammps(load, path, "p p p", ["O", "H"], [15.999, 2.014])  # deuterium: 1 fs steps are safe
     coupling = LammpsCoupling(lmp, str(WATER_MODEL), ["O", "H"])
     if virial == "sign-flipped":
