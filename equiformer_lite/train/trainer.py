@@ -271,9 +271,6 @@ class Trainer:
             )
         if self._good_state is not None:
             self._load_training_state(self._good_state)
-            # The step count and the clipping window go back with the weights and the schedule.
-            self.step = self._good_state["step"]
-            self._recent_grad_norms = list(self._good_state["recent_grad_norms"])
         self.lr_scale *= self.config.rollback_lr_factor
         for group in self.optimizer.param_groups:
             group["lr"] *= self.config.rollback_lr_factor
@@ -406,11 +403,15 @@ class Trainer:
         })
 
     def _load_training_state(self, state: dict[str, Any]) -> None:
+        """What a rollback and a resume both restore: weights, optimiser, schedule, EMA, the step
+        count and the clipping window (older checkpoints lack the window and start it empty)."""
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         if self.ema is not None and state["ema"] is not None:
             self.ema.load_state_dict(state["ema"])
+        self.step = state["step"]
+        self._recent_grad_norms = list(state.get("recent_grad_norms", []))
 
     def load_best_model(self, path) -> torch.nn.Module:
         """The evaluation (EMA) model with the weights of the checkpoint at ``path``."""
@@ -452,10 +453,9 @@ class Trainer:
             self._load_training_state(state)
         except (RuntimeError, ValueError, KeyError, IndexError) as err:  # e.g. an optimiser of another layout
             raise ValueError(f"{path}: its training state does not fit this trainer: {err}") from err
-        self.epoch, self.step, self.lr_scale = state["epoch"], state["step"], state["lr_scale"]
+        self.epoch, self.lr_scale = state["epoch"], state["lr_scale"]
         self.best_val, self.epochs_since_best = state["best_val"], state["epochs_since_best"]
         self.counters.update(state["counters"])
-        self._recent_grad_norms = list(state.get("recent_grad_norms", []))
         self.history = list(state["history"])
         set_rng_state(state["rng"])
         if self._schedule_length_changed(state):
