@@ -11,8 +11,9 @@ fresh process, one after another, on ``--threads`` threads (time nothing else on
 * ``mace``: MACE 0.3.16 with the peer benchmark's settings, in MACE's own virtual environment
   (``benchmarks/peers/mace_md.py``), through ``MACECalculator``;
 * ``se3``: ``SE3Potential`` at its defaults (16 channels, lmax 2, 3 layers); ``se3_recipe``: the
-  model of ``configs/se3_molecule.yaml`` (64 channels); ``gatv2``: ``configs/gatv2_molecule.yaml``;
-  through ``EquiformerCalculator``;
+  model of ``configs/se3_molecule.yaml`` (64 channels); ``se3_node``, ``se3_recipe_node``: the same
+  with ``message_mixing="node"``; ``gatv2``: ``configs/gatv2_molecule.yaml``; through
+  ``EquiformerCalculator``;
 * ``NAME:compile``: the same model through ``EquiformerCalculator(model, compile=True)``
   (``torch.compile``, one graph with forces; the compilation is in the first step, reported apart);
 * ``NAME:export``: the same model exported (``equiformer_lite.export``: torch.export +
@@ -43,10 +44,13 @@ sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT)]
 from peers import mace_peer, ours  # noqa: E402
 from peers.data import ASPIRIN  # noqa: E402
 
+# A model section, or a config file's model section with some settings replaced.
 MODELS = {
     "se3": {"type": "se3"},
-    "se3_recipe": "configs/se3_molecule.yaml",
-    "gatv2": "configs/gatv2_molecule.yaml",
+    "se3_node": {"type": "se3", "message_mixing": "node"},
+    "se3_recipe": ("configs/se3_molecule.yaml", {}),
+    "se3_recipe_node": ("configs/se3_molecule.yaml", {"message_mixing": "node"}),
+    "gatv2": ("configs/gatv2_molecule.yaml", {}),
 }
 DEFAULT_RUNS = ["mace", "se3", "se3:compile", "se3:export", "se3_recipe", "se3_recipe:export",
                 "gatv2", "gatv2:compile", "gatv2:export"]
@@ -56,7 +60,8 @@ def model_section(name: str) -> dict:
     spec = MODELS[name]
     if isinstance(spec, dict):
         return dict(spec)
-    return dict(yaml.safe_load((ROOT / spec).read_text())["model"])
+    path, changes = spec
+    return {**yaml.safe_load((ROOT / path).read_text())["model"], **changes}
 
 
 def build(name: str, dtype: str):
@@ -165,6 +170,10 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(*args.child, args.threads, args.steps, args.warmup, args.work)))
         return
+    for name in args.runs:
+        base, _, mode = name.partition(":")
+        if name != "mace" and (base not in MODELS or mode not in ("", "compile", "export")):
+            parser.error(f"unknown run {name!r}: 'mace' or MODEL[:compile|:export] with MODEL one of {sorted(MODELS)}")
     results = []
     for dtype in args.dtypes:
         for name in args.runs:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import ctypes
 import sysconfig
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Optional, Sequence
 
 import numpy as np
 from ase import Atoms
@@ -117,7 +117,7 @@ class LammpsCoupling:
         """``run steps``; a failure of the model raises it (with LAMMPS' halt as its cause)."""
         try:
             self.lmp.command(f"run {int(steps)}")
-        except Exception as err:
+        except Exception:
             if self.error is not None:
                 raise RuntimeError(f"the model failed inside LAMMPS: {type(self.error).__name__}: {self.error}") from self.error
             raise

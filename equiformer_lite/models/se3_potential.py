@@ -75,6 +75,9 @@ class SE3Potential(AtomisticPotential):
     pair_messages : build every edge's message from both of its atoms (Equiformer's
         :math:`W_{src} f_j + W_{dst} f_i`) instead of the sender alone (default True; see
         :class:`~equiformer_lite.nn.SE3AttentionLayer`).
+    message_mixing : ``"edge"`` (default: keys and values mixed on every edge) or ``"node"``
+        (keys from the invariant paths, the value map applied per atom after the sum: fewer
+        operations per edge; see :class:`~equiformer_lite.nn.SE3AttentionLayer`).
     readout_hidden : width of the energy readout.
     layer_readouts : add a linear energy readout of every layer but the last (as MACE sums the
         readouts of all its layers), a short path from every layer to the energy.
@@ -121,6 +124,7 @@ class SE3Potential(AtomisticPotential):
         correlation: int = 2,
         species_products: bool = True,
         pair_messages: bool = True,
+        message_mixing: str = "edge",
         readout_hidden: int = 16,
         layer_readouts: bool = False,
         direct_forces: bool = False,
@@ -185,6 +189,7 @@ class SE3Potential(AtomisticPotential):
                     correlation=config["correlation"],
                     species_products=config["species_products"] and config["tensor_square"],
                     pair_messages=config["pair_messages"],
+                    message_mixing=config["message_mixing"],
                 )
             )
             irreps_in = self.irreps_hidden

@@ -110,6 +110,15 @@ class SE3AttentionLayer(nn.Module):
     pair_messages : build the edge tensor product from both ends of the edge,
         :math:`W_{src} f_j + W_{dst} f_i` instead of :math:`f_j` (Equiformer's message input), so
         keys and values depend on the pair of atoms and not on the sender alone.
+    message_mixing : where the channels of the tensor-product messages are mixed.
+        ``"edge"`` (default): keys and values are linear maps of :math:`m_{ij}` on every edge, as
+        above. ``"node"``: the keys come from the invariant (0e) paths of :math:`m_{ij}` alone
+        (the queries are then scalars too), each head weighs its share of the channels of
+        :math:`m_{ij}` itself, and the value map is applied once per atom after the sum,
+        :math:`f'_i = \sigma(W_O W_V \bigoplus_h \sum_j \alpha^h_{ij} u(r_{ij})\, m^h_{ij} + \dots)`
+        (MACE's order: the linear after the aggregation). A linear map commutes with the sum, so
+        this moves the per-edge channel mixing, the largest cost of the layer, onto the atoms;
+        what it gives up is value mixing per head and keys from the non-scalar paths.
 
     Shapes: ``x [N, irreps_in.dim]``, ``sh [E, irreps_sh.dim]``, ``radial [E, num_basis]``,
     ``envelope [E]``, ``edge_index [2, E]`` (sender, receiver), ``node_attrs [N, num_species]``
@@ -137,10 +146,13 @@ class SE3AttentionLayer(nn.Module):
         correlation: int = 2,
         species_products: bool = False,
         pair_messages: bool = False,
+        message_mixing: str = "edge",
     ) -> None:
         super().__init__()
         if attention not in ("softmax", "silu"):
             raise ValueError(f"unknown attention '{attention}', choose 'softmax' or 'silu'")
+        if message_mixing not in ("edge", "node"):
+            raise ValueError(f"unknown message_mixing '{message_mixing}', choose 'edge' or 'node'")
         if not avg_num_neighbors > 0:
             raise ValueError(f"avg_num_neighbors must be positive, got {avg_num_neighbors!r}")
         if self_interaction == "species" and num_species < 1:
@@ -149,6 +161,7 @@ class SE3AttentionLayer(nn.Module):
             raise ValueError("species_products needs tensor_square=True and num_species >= 1, got "
                              f"tensor_square={tensor_square!r}, num_species={num_species!r}")
         self.attention = attention
+        self.message_mixing = message_mixing
         self.avg_num_neighbors = float(avg_num_neighbors)
         self.irreps_in = o3.Irreps(irreps_in)
         self.irreps_sh = o3.Irreps(irreps_sh)
@@ -159,7 +172,8 @@ class SE3AttentionLayer(nn.Module):
         check_divisible(self.irreps_out, num_heads, "irreps_out")
 
         # Queries can only carry the degrees the node already has (the first layer: scalars).
-        in_types = {ir for _, ir in self.irreps_in}
+        # With node mixing the keys are scalars (the invariant paths), so the queries are too.
+        in_types = {ir for _, ir in self.irreps_in} if message_mixing == "edge" else {o3.Irrep("0e")}
         self.irreps_qk = o3.Irreps([(mul, ir) for mul, ir in self.irreps_out if ir in in_types])
         if not self.irreps_qk:
             raise ValueError(f"irreps_in {self.irreps_in} and irreps_out {self.irreps_out} share no irrep for attention")
@@ -169,7 +183,7 @@ class SE3AttentionLayer(nn.Module):
             raise ValueError(f"irreps_message {self.irreps_value} has degrees that irreps_out {self.irreps_out} lacks: "
                              "they reach the nodes only through tensor_square=True")
         self.head_dim = self.irreps_qk.dim // num_heads
-        self._qk_layout, self._value_layout = irreps_layout(self.irreps_qk), irreps_layout(self.irreps_value)
+        self._qk_layout = irreps_layout(self.irreps_qk)
         self._split = (self.irreps_qk.dim, self.irreps_value.dim)
 
         self.edge_tp = EdgeTensorProduct(
@@ -185,10 +199,22 @@ class SE3AttentionLayer(nn.Module):
         if self.pair_messages:
             self.source = o3.Linear(self.irreps_in, self.irreps_in)
             self.destination = o3.Linear(self.irreps_in, self.irreps_in)
-        # Keys and values in one linear map of the edge features, read as one block per degree
-        # (the tensor product's sorted paths of one degree are contiguous, so ``simplify`` keeps
-        # the layout): the same maps as two linears over every path, with fewer slices per edge.
-        self.key_value = o3.Linear(self.edge_tp.irreps_out.simplify(), self.irreps_qk + self.irreps_value)
+        # The tensor product's sorted paths of one degree are contiguous, so ``simplify`` keeps
+        # the layout and the linear maps read one block per degree.
+        irreps_mid = self.edge_tp.irreps_out.simplify()
+        if message_mixing == "edge":
+            # Keys and values in one linear map of the edge features: the same maps as two
+            # linears over every path, with fewer slices per edge.
+            self.key_value = o3.Linear(irreps_mid, self.irreps_qk + self.irreps_value)
+            self._message_layout = irreps_layout(self.irreps_value)
+        else:
+            if irreps_mid[0].ir != o3.Irrep("0e"):
+                raise ValueError(f"message_mixing='node' needs invariant (0e) tensor-product paths, got {irreps_mid}")
+            check_divisible(irreps_mid, num_heads, "the tensor-product messages")
+            self._num_scalar_paths = irreps_mid[:1].dim
+            self.key = o3.Linear(irreps_mid[:1], self.irreps_qk)  # from the 0e paths only
+            self.value = o3.Linear(irreps_mid, self.irreps_value)  # applied per atom, after the sum
+            self._message_layout = irreps_layout(irreps_mid)
 
         if nonlinearity == "norm":
             self.nonlinearity = NormNonlinearity(self.irreps_out, activation=activation)
@@ -212,7 +238,9 @@ class SE3AttentionLayer(nn.Module):
         self, x: torch.Tensor, sh: torch.Tensor, radial: torch.Tensor, envelope: torch.Tensor, edge_index: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The attention weights ``[E, num_heads]`` of every edge (for the softmax: a distribution
-        over each receiver's neighbours) and the values ``[E, irreps_value]`` they weigh."""
+        over each receiver's neighbours) and the messages they weigh: the values ``[E,
+        irreps_value]`` with edge mixing, the tensor-product messages ``[E, irreps_mid]`` with node
+        mixing."""
         sender, receiver = edge_index[0], edge_index[1]
         num_nodes = x.shape[0]
         if self.pair_messages:
@@ -221,7 +249,10 @@ class SE3AttentionLayer(nn.Module):
             x_edge = x[sender]  # [E, irreps_in]
         m = self.edge_tp(x_edge, sh, radial)  # [E, irreps_mid]
         q = self.query(x)  # [N, irreps_qk]
-        k, v = torch.split(self.key_value(m), self._split, dim=-1)  # [E, qk], [E, value]
+        if self.message_mixing == "edge":
+            k, v = torch.split(self.key_value(m), self._split, dim=-1)  # [E, qk], [E, value]
+        else:
+            k, v = self.key(m[:, : self._num_scalar_paths]), m  # [E, qk] from the 0e paths, [E, irreps_mid]
         logits = head_dot(q[receiver], k, self._qk_layout, self.num_heads) / math.sqrt(self.head_dim)  # [E, H]
         if self.attention == "softmax":
             alpha = envelope_softmax(logits, envelope, receiver, num_nodes)  # [E, H]
@@ -241,8 +272,10 @@ class SE3AttentionLayer(nn.Module):
         receiver, num_nodes = edge_index[1], x.shape[0]
         alpha, v = self.attend(x, sh, radial, envelope, edge_index)  # [E, H], [E, irreps_value]
         # The envelope also multiplies the message: a lone neighbour has alpha = 1 whatever u is.
-        messages = scale_heads(v, alpha * envelope.unsqueeze(-1), self._value_layout, self.num_heads)  # [E, dim]
-        aggregated = scatter(messages, receiver, dim=0, dim_size=num_nodes, reduce="sum")  # [N, irreps_value]
+        messages = scale_heads(v, alpha * envelope.unsqueeze(-1), self._message_layout, self.num_heads)  # [E, dim]
+        aggregated = scatter(messages, receiver, dim=0, dim_size=num_nodes, reduce="sum")  # [N, dim]
+        if self.message_mixing == "node":
+            aggregated = self.value(aggregated)  # [N, irreps_value]
         pre = self.output(aggregated)  # [N, irreps_pre]
         if self.tensor_square is not None:
             pre = pre + self.tensor_square(aggregated, node_attrs)
@@ -252,4 +285,4 @@ class SE3AttentionLayer(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"irreps_in={self.irreps_in}, irreps_out={self.irreps_out}, num_heads={self.num_heads}, "
-                f"attention={self.attention}, pair_messages={self.pair_messages}")
+                f"attention={self.attention}, pair_messages={self.pair_messages}, message_mixing={self.message_mixing}")

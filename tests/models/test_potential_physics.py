@@ -49,6 +49,9 @@ VARIANTS = {
         "correlation-3+layer-readouts+norm": dict(correlation=3, layer_readouts=True, nonlinearity="norm"),
         "shared-product-weights": dict(species_products=False),
         "sender-only-messages": dict(pair_messages=False),
+        "node-mixing": dict(message_mixing="node"),
+        "node-mixing+silu+sender-only": dict(message_mixing="node", attention="silu", avg_num_neighbors=5.0,
+                                             pair_messages=False),
     },
     "gatv2": {
         "skip": {},

@@ -116,18 +116,23 @@ def test_silu_attention_layer(dtype, num_species):
     _check(f"attention/silu/species={num_species}", f, [x, pos], [HIDDEN, "cartesian_points"], [HIDDEN], dtype)
 
 
-def test_attention_layer_with_pair_messages(dtype):
-    """Messages built from both atoms of the edge (W_src f_j + W_dst f_i)."""
+@pytest.mark.parametrize("message_mixing", ["edge", "node"])
+def test_attention_layer_with_pair_messages(dtype, message_mixing):
+    """Messages built from both atoms of the edge (W_src f_j + W_dst f_i), with the keys and values
+    mixed on the edges or (node) the keys from the invariant paths and the values after the sum."""
     torch.manual_seed(4)
     with default_dtype(dtype):
         layer = SE3AttentionLayer(HIDDEN, o3.Irreps.spherical_harmonics(2), HIDDEN, 6, num_heads=2, radial_hidden=16,
                                   nonlinearity="gate", self_interaction="species", num_species=3,
-                                  tensor_square=True, species_products=True, pair_messages=True)
+                                  tensor_square=True, species_products=True, pair_messages=True,
+                                  message_mixing=message_mixing)
     pos = _points(dtype)
     x = HIDDEN.randn(len(pos), -1, dtype=dtype)
     one_hot = torch.nn.functional.one_hot(torch.arange(len(pos)) % 3, 3).to(dtype)  # invariant node attributes
-    _check("attention/pair-messages", _attention_fn(layer, pos, one_hot), [x, pos], [HIDDEN, "cartesian_points"],
-           [HIDDEN], dtype)
+    _check(f"attention/pair-messages/{message_mixing}", _attention_fn(layer, pos, one_hot), [x, pos],
+           [HIDDEN, "cartesian_points"], [HIDDEN], dtype)
+    if message_mixing == "node":  # scalar keys and queries; no per-edge value map
+        assert layer.irreps_qk == o3.Irreps("8x0e") and not hasattr(layer, "key_value")
 
 
 def test_attention_layer_with_higher_degree_messages(dtype):
@@ -253,6 +258,9 @@ def test_suite_catches_a_parity_violation():
         (lambda: SE3AttentionLayer(HIDDEN, "0e+1o+2e", HIDDEN, 6, nonlinearity="softplus"), "unknown nonlinearity"),
         (lambda: SE3AttentionLayer(HIDDEN, "0e+1o+2e", HIDDEN, 6, self_interaction="mlp"), "unknown self_interaction"),
         (lambda: SE3AttentionLayer(HIDDEN, "0e+1o+2e", HIDDEN, 6, num_heads=0), "num_heads"),
+        (lambda: SE3AttentionLayer(HIDDEN, "0e+1o+2e", HIDDEN, 6, message_mixing="atom"), "unknown message_mixing 'atom'"),
+        (lambda: SE3AttentionLayer("4x1o", "0e", "4x0e+4x1o", 6, num_heads=2, message_mixing="node"),
+         "needs invariant"),
         (lambda: NormNonlinearity("1x0e+1x1o"), "at least 2 channels"),
     ],
 )
