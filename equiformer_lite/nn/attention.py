@@ -184,7 +184,6 @@ class SE3AttentionLayer(nn.Module):
                              "they reach the nodes only through tensor_square=True")
         self.head_dim = self.irreps_qk.dim // num_heads
         self._qk_layout = irreps_layout(self.irreps_qk)
-        self._split = (self.irreps_qk.dim, self.irreps_value.dim)
 
         self.edge_tp = EdgeTensorProduct(
             self.irreps_in,
@@ -206,6 +205,7 @@ class SE3AttentionLayer(nn.Module):
             # Keys and values in one linear map of the edge features: the same maps as two
             # linears over every path, with fewer slices per edge.
             self.key_value = o3.Linear(irreps_mid, self.irreps_qk + self.irreps_value)
+            self._split = (self.irreps_qk.dim, self.irreps_value.dim)
             self._message_layout = irreps_layout(self.irreps_value)
         else:
             if irreps_mid[0].ir != o3.Irrep("0e"):
@@ -270,7 +270,7 @@ class SE3AttentionLayer(nn.Module):
         node_attrs: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
         receiver, num_nodes = edge_index[1], x.shape[0]
-        alpha, v = self.attend(x, sh, radial, envelope, edge_index)  # [E, H], [E, irreps_value]
+        alpha, v = self.attend(x, sh, radial, envelope, edge_index)  # [E, H], [E, dim] (values or TP messages)
         # The envelope also multiplies the message: a lone neighbour has alpha = 1 whatever u is.
         messages = scale_heads(v, alpha * envelope.unsqueeze(-1), self._message_layout, self.num_heads)  # [E, dim]
         aggregated = scatter(messages, receiver, dim=0, dim_size=num_nodes, reduce="sum")  # [N, dim]
