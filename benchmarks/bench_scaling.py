@@ -1,6 +1,6 @@
 """Cost against system size: time and peak memory per atom for energy + forces.
 
-    python benchmarks/bench_scaling.py [--models gatv2 se3] [--max-atoms 20000] [--threads 2]
+    python benchmarks/bench_scaling.py [--models gatv2 se3 se3_node ...] [--max-atoms 20000] [--threads 2]
                                        [--memory-budget-gib 20] [--json out.json]
 
 The systems are supercells of the bundled liquid-water box (24 atoms of a 375 K GFN2-xTB MD
@@ -15,7 +15,9 @@ peak resident memory of one measurement is not inherited from another:
 * the time is the median of the following evaluations (3 up to 3,000 atoms, then 1), so
   first-call page faults and allocator warm-up are not in it.
 
-Models: both at their constructor defaults, float32, eval mode. Sizes whose memory, extrapolated
+Models: at their constructor defaults, float32, eval mode; ``se3_node`` is ``SE3Potential`` with
+``message_mixing="node"``, ``*_recompute`` the same with ``recompute_layers=True`` (each layer
+recomputed in the backward instead of storing its intermediates). Sizes whose memory, extrapolated
 linearly from the previous size, would exceed ``--memory-budget-gib`` are skipped (reported as
 such), and the largest size that fits the budget is extrapolated from the per-atom peak of the
 largest measured size.
@@ -34,6 +36,15 @@ import time
 # Repeats of the 24-atom box: 96, 288, 1,152, 3,000, 9,408, 19,440 atoms (and 48,384 with --max-atoms 50000).
 REPEATS = [(2, 2, 1), (3, 2, 2), (4, 4, 3), (5, 5, 5), (8, 7, 7), (10, 9, 9), (14, 12, 12)]
 
+# Benchmark names -> (registered model type, constructor arguments beyond the defaults).
+VARIANTS = {
+    "gatv2": ("gatv2", {}),
+    "se3": ("se3", {}),
+    "se3_node": ("se3", {"message_mixing": "node"}),
+    "se3_recompute": ("se3", {"recompute_layers": True}),
+    "se3_node_recompute": ("se3", {"message_mixing": "node", "recompute_layers": True}),
+}
+
 
 def _rss_bytes(field: str) -> int:
     with open("/proc/self/status") as status:
@@ -43,7 +54,7 @@ def _rss_bytes(field: str) -> int:
     raise RuntimeError(f"{field} not in /proc/self/status")
 
 
-def child(model_type: str, repeat: tuple[int, int, int], threads: int) -> dict:
+def child(name: str, repeat: tuple[int, int, int], threads: int) -> dict:
     """One measurement, in this (fresh) process."""
     import gc
 
@@ -56,7 +67,8 @@ def child(model_type: str, repeat: tuple[int, int, int], threads: int) -> dict:
     torch.set_num_threads(threads)
     atoms = read(resolve_data_paths("bundled:water_box")[0], index=0) * repeat
     torch.manual_seed(0)
-    model = build_model(model_type, species=["H", "O"], dtype="float32").eval()
+    model_type, overrides = VARIANTS[name]
+    model = build_model(model_type, species=["H", "O"], dtype="float32", **overrides).eval()
     start = time.perf_counter()
     graph = atoms_to_graph(atoms, model.cutoff, dtype=torch.float32, with_labels=False)
     graph_s = time.perf_counter() - start
@@ -78,7 +90,7 @@ def child(model_type: str, repeat: tuple[int, int, int], threads: int) -> dict:
     times = [run() for _ in range(repeats)]  # steady state, after the first call
     seconds = statistics.median(times)
     return {
-        "model": model_type,
+        "model": name,
         "atoms": num_atoms,
         "edges": num_edges,
         "parameters": sum(p.numel() for p in model.parameters()),
@@ -93,7 +105,7 @@ def child(model_type: str, repeat: tuple[int, int, int], threads: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", default=["gatv2", "se3"])
+    parser.add_argument("--models", nargs="+", default=["gatv2", "se3"], choices=sorted(VARIANTS))
     parser.add_argument("--max-atoms", type=int, default=20000)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--memory-budget-gib", type=float, default=20.0, help="skip sizes predicted to need more")

@@ -7,6 +7,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 import torch
 from e3nn import o3
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 from torch_geometric.utils import scatter
 
 from ..data import keys
@@ -82,6 +83,14 @@ class SE3Potential(AtomisticPotential):
     layer_readouts : add a linear energy readout of every layer but the last (as MACE sums the
         readouts of all its layers), a short path from every layer to the energy.
     direct_forces : add a non-conservative l=1 force head (output ``direct_forces``).
+    recompute_layers : keep only each attention layer's inputs for the backward pass and
+        recompute the layer there (activation checkpointing, ``torch.utils.checkpoint``). Forces
+        at inference then hold one layer's per-edge intermediates at a time instead of every
+        layer's (for large systems; it costs one more forward pass of the layers). Training
+        works through it, with a smaller saving: a force loss keeps the recomputed backward for
+        its second derivative. The results are the same (bit for bit on CPU, where the layers
+        are deterministic); the weights and the saved model do not change. Eager only:
+        ``torch.compile`` and ``equiformer-lite export`` trace the layers as usual.
     scale, shift : per-atom energy scale and shift (eV), set from data statistics.
     atomic_energies : per-element reference energies E0 (eV), a dict by symbol or a list.
     dtype : ``"float32"`` or ``"float64"`` (default: torch's default dtype). The model is *built*
@@ -128,6 +137,7 @@ class SE3Potential(AtomisticPotential):
         readout_hidden: int = 16,
         layer_readouts: bool = False,
         direct_forces: bool = False,
+        recompute_layers: bool = False,
         scale: float = 1.0,
         shift: float = 0.0,
         atomic_energies: Optional[Union[Mapping[str, float], Sequence[float]]] = None,
@@ -152,6 +162,8 @@ class SE3Potential(AtomisticPotential):
         for name, value in (("sh_lmax", sh_lmax), ("message_lmax", message_lmax)):
             if value is not None and (not isinstance(value, int) or value < lmax):
                 raise ValueError(f"{name} must be an integer >= lmax ({lmax}), got {value!r}")
+        if not isinstance(recompute_layers, bool):
+            raise ValueError(f"recompute_layers must be True or False, got {recompute_layers!r}")
         if direct_forces and lmax < 1:
             raise ValueError(f"direct_forces needs lmax >= 1 (vector features), got lmax={lmax}")
         self._build_from_config(config)
@@ -199,6 +211,7 @@ class SE3Potential(AtomisticPotential):
             nn.ModuleList(o3.Linear(self.irreps_hidden, "0e") for _ in layers[:-1]) if config["layer_readouts"] else None
         )
         self.direct_force_head = DirectForceHead(self.irreps_hidden) if config["direct_forces"] else None
+        self.recompute_layers = bool(config["recompute_layers"])
 
     def stages(self, species: torch.Tensor, vectors: torch.Tensor, edge_index: torch.Tensor) -> dict[str, torch.Tensor]:
         """The output of every stage of the network on atoms ``species [N]`` joined by edges
@@ -216,7 +229,14 @@ class SE3Potential(AtomisticPotential):
         one_hot = species_one_hot(species, self.num_species, x.dtype)  # [N, num_species]
         raw = x.new_zeros(x.shape[0])
         for t, layer in enumerate(self.layers):
-            x = layer(x, sh, radial, envelope, edge_index, one_hot)  # [N, irreps_hidden]
+            if self.recompute_layers and torch.is_grad_enabled() and not torch.compiler.is_compiling():
+                # Saves the layer's inputs only; the backward runs the layer again (twice-
+                # differentiable, so training with force losses works through it). Not when
+                # compiling or exporting: inductor cannot recompute several regions of a graph
+                # that holds its own backward, and decides itself what it keeps.
+                x = checkpoint(layer, x, sh, radial, envelope, edge_index, one_hot, use_reentrant=False)
+            else:
+                x = layer(x, sh, radial, envelope, edge_index, one_hot)  # [N, irreps_hidden]
             out[f"attention layer {t + 1}"] = x
             if self.layer_readouts is not None and t < len(self.layers) - 1:
                 raw = raw + self.layer_readouts[t](x).squeeze(-1)

@@ -14,12 +14,16 @@ MODELS = {
     "gatv2": lambda: small_potential("gatv2"),
     "a2i": lambda: small_a2i(torch.float64, species=["H", "C", "O"], atomic_energies=None),
     "se3": lambda: small_potential("se3", num_layers=1),
+    # Eager it recomputes the layers in the backward; compiled it must trace them plainly
+    # (inductor refused the several recomputed regions with an error before).
+    "se3-recompute": lambda: small_potential("se3", num_layers=2, recompute_layers=True),
 }
 
 
 @pytest.mark.parametrize("kind", [
     "gatv2", "a2i",
     pytest.param("se3", marks=pytest.mark.slow),  # e3nn's products take minutes to compile on 2 cores
+    pytest.param("se3-recompute", marks=pytest.mark.slow),
 ])
 def test_compiled_equals_eager_without_recompiling(kind):
     torch._dynamo.reset()

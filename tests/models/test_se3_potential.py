@@ -73,6 +73,7 @@ def test_direct_force_head_is_labelled_and_equivariant():
         (dict(species=["Hx"]), "unknown element symbol"),
         (dict(species=[]), "non-empty list"),
         (dict(direct_forces=True, lmax=0), "direct_forces needs lmax >= 1"),
+        (dict(recompute_layers="yes"), "recompute_layers must be True or False, got 'yes'"),
     ],
 )
 def test_constructor_validation(kwargs, message):
@@ -97,6 +98,47 @@ def test_suite_catches_a_non_equivariant_model():
     # ...and a rotated graph really is a rotated structure (the harness itself is sound).
     rot = torch.tensor([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
     assert torch.allclose(transform_graph(graph, rot)[keys.POSITIONS], graph[keys.POSITIONS] @ rot.T)
+
+def _saved_bytes(model, graph) -> int:
+    """Bytes of the activations autograd keeps for the backward of one inference energy (the
+    weights and constants it also keeps are not counted; with ``recompute_layers`` the checkpoints keep the
+    layers' inputs themselves, outside these hooks)."""
+    weights = {p.untyped_storage().data_ptr() for p in [*model.parameters(), *model.buffers()]}
+    saved = []
+
+    def pack(t):
+        if t.untyped_storage().data_ptr() not in weights:
+            saved.append(t.numel() * t.element_size())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model.eval()(graph, compute_forces=False, compute_stress=False)[keys.ENERGY].sum()
+    return sum(saved)
+
+
+@pytest.mark.parametrize("message_mixing", ["edge", "node"])
+def test_recompute_layers_gives_the_same_results_and_keeps_less(message_mixing):
+    """Recomputing the layers in the backward changes neither the outputs nor the gradients of
+    a force loss (the training path, a double backward), and for inference autograd keeps a
+    small part of the activations (measured: 2-3 % of them on this box)."""
+    graph = atoms_to_graph(water_box(), CUTOFF, dtype=torch.float64)
+    plain = small_model(torch.float64, message_mixing=message_mixing).train()
+    recomputed = small_model(torch.float64, message_mixing=message_mixing, recompute_layers=True).train()
+    recomputed.load_state_dict(plain.state_dict())
+    outputs, grads = [], []
+    for model in (plain, recomputed):
+        out = model(graph, compute_stress=True)
+        loss = out[keys.ENERGY].sum() + (out[keys.FORCES] ** 2).sum() + out[keys.STRESS].square().sum()
+        grads.append(torch.autograd.grad(loss, list(model.parameters()), allow_unused=True))
+        outputs.append(out)
+    for key in (keys.ENERGY, keys.FORCES, keys.STRESS):
+        assert torch.equal(outputs[0][key], outputs[1][key]), key
+    for a, b in zip(*grads):
+        assert (a is None) == (b is None)
+        if a is not None:
+            assert torch.equal(a, b)
+    assert _saved_bytes(recomputed, graph) < 0.1 * _saved_bytes(plain, graph)
+
 
 def test_deep_copy_of_a_wide_model_keeps_its_buffers():
     """At 64 channels a default deep copy of e3nn's compiled products added buffers
