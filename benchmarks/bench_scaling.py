@@ -15,7 +15,8 @@ peak resident memory of one measurement is not inherited from another:
 * the time is the median of the following evaluations (3 up to 3,000 atoms, then 1), so
   first-call page faults and allocator warm-up are not in it.
 
-Models: at their constructor defaults, float32, eval mode; ``se3_node`` is ``SE3Potential`` with
+Models: at their constructor defaults, float32, as the calculator runs them (``model.for_inference()``:
+eval mode, parameters that need no gradient); ``se3_node`` is ``SE3Potential`` with
 ``message_mixing="node"``, ``*_recompute`` the same with ``recompute_layers=True`` (each layer
 recomputed in the backward instead of storing its intermediates). Sizes whose memory, extrapolated
 linearly from the previous size, would exceed ``--memory-budget-gib`` are skipped (reported as
@@ -68,7 +69,7 @@ def child(name: str, repeat: tuple[int, int, int], threads: int) -> dict:
     atoms = read(resolve_data_paths("bundled:water_box")[0], index=0) * repeat
     torch.manual_seed(0)
     model_type, overrides = VARIANTS[name]
-    model = build_model(model_type, species=["H", "O"], dtype="float32", **overrides).eval()
+    model = build_model(model_type, species=["H", "O"], dtype="float32", **overrides).for_inference()
     start = time.perf_counter()
     graph = atoms_to_graph(atoms, model.cutoff, dtype=torch.float32, with_labels=False)
     graph_s = time.perf_counter() - start

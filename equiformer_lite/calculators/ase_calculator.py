@@ -81,6 +81,8 @@ class EquiformerCalculator(Calculator):
             model = load_model(model)
         if dtype is not None and dtype != model.dtype:
             model = model.with_dtype(dtype)
+        if isinstance(model, AtomisticPotential):
+            model = model.for_inference()  # a copy: the caller's model is not changed
         model = model.to(self.device).eval()
         if compile:
             if not isinstance(model, AtomisticPotential):

@@ -24,7 +24,7 @@ import torch
 
 from ..data import keys
 from ..data.neighborlist import neighbor_list
-from ..models import load_model
+from ..models import AtomisticPotential, load_model
 
 try:
     import torch_sim as ts
@@ -50,6 +50,8 @@ class TorchSimModel(ModelInterface):
             model = load_model(model)
         if dtype is not None and dtype != model.dtype:
             model = model.with_dtype(dtype)
+        if isinstance(model, AtomisticPotential):
+            model = model.for_inference()  # a copy whose parameters need no gradient
         self.model = model.to(device).eval()
         self._device = torch.device(device)
         self._dtype = self.model.dtype

@@ -293,6 +293,17 @@ class AtomisticPotential(nn.Module):
         rebuilt.load_state_dict(self.state_dict())
         return rebuilt.to(next(self.parameters()).device).train(self.training)
 
+    def for_inference(self) -> "AtomisticPotential":
+        """A copy of the model for evaluation (what the ASE calculator and the TorchSim interface
+        run): eval mode, and parameters that do not require grad. Forces and stress still come by
+        autograd through the positions and the strain, but the forward no longer keeps the
+        activations that only weight gradients need (the input of every linear map, on every
+        edge): a force evaluation of a 3,000-atom water box takes 20 % less memory
+        (benchmarks/README.md). This model is left as it is.
+        """
+        clone = copy.deepcopy(self).eval()
+        return clone.requires_grad_(False)
+
     def __deepcopy__(self, memo: dict) -> "AtomisticPotential":
         """A copy rebuilt from the config, with this model's weights, dtype, device and mode.
 

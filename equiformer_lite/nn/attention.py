@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import torch
 from e3nn import o3
@@ -11,7 +11,7 @@ from e3nn.nn import FullyConnectedNet
 from torch import nn
 from torch_geometric.utils import scatter
 
-from .irreps_tools import check_divisible, head_dot, irreps_layout, product_paths, scale_heads
+from .irreps_tools import check_divisible, head_dot, irreps_layout, product_paths, scale_heads, split_irreps
 from .nonlinearity import NormNonlinearity, build_gate
 from .product import NodeTensorSquare
 from .self_interaction import build_self_interaction
@@ -50,8 +50,97 @@ class EdgeTensorProduct(nn.Module):
             [num_basis] + [radial_hidden] * radial_layers + [self.tp.weight_numel], nn.functional.silu
         )
 
+        # The Clebsch-Gordan coefficients of every path, for :meth:`mixed` (not saved: constants).
+        for l1, l2, l3 in sorted({self._path_degrees(ins) for ins in self.tp.instructions}):
+            self.register_buffer(f"_w3j_{l1}_{l2}_{l3}", o3.wigner_3j(l1, l2, l3), persistent=False)
+
+    def _path_degrees(self, ins) -> tuple[int, int, int]:
+        return self.irreps_in[ins.i_in1].ir.l, self.irreps_sh[ins.i_in2].ir.l, self.irreps_out[ins.i_out].ir.l
+
     def forward(self, x_sender: torch.Tensor, sh: torch.Tensor, radial: torch.Tensor) -> torch.Tensor:
         return self.tp(x_sender, sh, self.radial(radial))  # [E, irreps_out.dim]
+
+    def mixing_plan(self, linear: o3.Linear) -> "MixingPlan":
+        """How :meth:`mixed` computes ``linear(self(...))``: per tensor-product path, its inputs,
+        CG constants, weight columns, and the rows of ``linear``'s weight blocks that read it.
+        ``linear`` reads ``irreps_out.simplify()`` (the sorted paths, one block per degree)."""
+        simple = self.irreps_out.simplify()
+        if o3.Irreps(linear.irreps_in) != simple:
+            raise ValueError(f"the mixing linear must read {simple}, got {linear.irreps_in}")
+        # Block and channel offset of every (sorted) path output inside the simplified irreps.
+        where, block, offset = [], -1, 0
+        for k, (mul, ir) in enumerate(self.irreps_out):
+            if k == 0 or ir != self.irreps_out[k - 1].ir:
+                block, offset = block + 1, 0
+            where.append((block, offset))
+            offset += mul
+        linear_ins, flat = [], 0
+        for ins in linear.instructions:
+            size = ins.path_shape[0] * ins.path_shape[1]
+            linear_ins.append((ins.i_in, ins.i_out, flat, ins.path_shape, float(ins.path_weight)))
+            flat += size
+        paths = []
+        for ins in self.tp.instructions:
+            mul = self.irreps_in[ins.i_in1].mul
+            if ins.connection_mode != "uvu" or tuple(ins.path_shape) != (mul, 1):
+                raise ValueError(f"mixed() needs 'uvu' paths on single harmonics, got {ins}")
+            block, row = where[ins.i_out]
+            reads = tuple((i_out, flat, shape, weight) for i_in, i_out, flat, shape, weight in linear_ins if i_in == block)
+            paths.append(MixedPath(ins.i_in1, ins.i_in2, "_w3j_%d_%d_%d" % self._path_degrees(ins), mul,
+                                   float(ins.path_weight), row, reads))
+        out_layout = irreps_layout(linear.irreps_out)
+        return MixingPlan(tuple(paths), irreps_layout(self.irreps_in), irreps_layout(self.irreps_sh), out_layout)
+
+    def mixed(self, x_edge: torch.Tensor, sh: torch.Tensor, radial: torch.Tensor, linear: o3.Linear,
+              plan: "MixingPlan") -> list[torch.Tensor]:
+        r"""``linear(self(x_edge, sh, radial))``, the same function computed path by path: each
+        path's output meets the rows of ``linear``'s weights that read it, and the paths are
+        summed per output block. The tensor-product messages ``[E, irreps_out.dim]`` are never
+        formed: with forces (a second derivative) every slice of that wide tensor cost a zero
+        tensor as large as it in the backward, and it was the largest per-edge tensor held.
+
+        Shapes: ``[E, irreps_in.dim]``, ``[E, irreps_sh.dim]``, ``[E, num_basis]`` -> one block
+        ``[E, mul * (2l+1)]`` per entry of ``linear.irreps_out`` (their concatenation is the linear's output).
+        """
+        num_edges = x_edge.shape[0]
+        weights = torch.split(self.radial(radial), [p.mul for p in plan.paths], dim=-1)  # [E, mul] per path
+        x_blocks = [b.reshape(num_edges, mul, dim).transpose(1, 2)
+                    for b, (mul, dim) in zip(split_irreps(x_edge, plan.in_layout), plan.in_layout)]  # [E, 2l1+1, mul]
+        sh_blocks = split_irreps(sh, plan.sh_layout)  # [E, 2l2+1]
+        sums: list = [None] * len(plan.out_layout)
+        for path, weight in zip(plan.paths, weights):
+            w3j = getattr(self, path.w3j)  # [2l1+1, 2l2+1, 2l3+1]
+            coupling = torch.einsum("zj,ijk->zki", sh_blocks[path.i_sh], w3j)  # [E, 2l3+1, 2l1+1]
+            y = torch.bmm(coupling, x_blocks[path.i_in]) * (path.path_weight * weight).unsqueeze(1)  # [E, 2l3+1, mul]
+            flat_y = y.reshape(-1, path.mul)  # [E * (2l3+1), mul]
+            for i_out, flat, shape, scale in path.reads:
+                rows = linear.weight.narrow(0, flat, shape[0] * shape[1]).view(shape).narrow(0, path.row, path.mul)  # [mul, mul_out]
+                # One 2-D product per output block (no split of a joint product: under torch.export
+                # the gradient of a split came back with strides a later view could not take).
+                part = torch.mm(flat_y, rows * scale).reshape(num_edges, y.shape[1], shape[1])  # [E, 2l3+1, mul_out]
+                sums[i_out] = part if sums[i_out] is None else sums[i_out] + part
+        return [x_edge.new_zeros(num_edges, mul * dim) if total is None else total.transpose(1, 2).reshape(num_edges, mul * dim)
+                for total, (mul, dim) in zip(sums, plan.out_layout)]  # [E, mul * (2l+1)] per output block
+
+
+class MixedPath(NamedTuple):
+    """One tensor-product path of :meth:`EdgeTensorProduct.mixed` (plain numbers only, so a
+    forward that reads it traces and compiles)."""
+
+    i_in: int  # block of the features
+    i_sh: int  # block of the harmonics
+    w3j: str  # name of the CG buffer
+    mul: int  # channels (and columns of the radial weights, which hold the paths in order)
+    path_weight: float  # e3nn's path normalisation
+    row: int  # first row of the path inside the linear's input block
+    reads: tuple  # (i_out, flat offset, (mul_in, mul_out), path weight) of every linear instruction that reads it
+
+
+class MixingPlan(NamedTuple):
+    paths: tuple
+    in_layout: tuple
+    sh_layout: tuple
+    out_layout: tuple
 
 
 class SE3AttentionLayer(nn.Module):
@@ -205,7 +294,8 @@ class SE3AttentionLayer(nn.Module):
             # Keys and values in one linear map of the edge features: the same maps as two
             # linears over every path, with fewer slices per edge.
             self.key_value = o3.Linear(irreps_mid, self.irreps_qk + self.irreps_value)
-            self._split = (self.irreps_qk.dim, self.irreps_value.dim)
+            self._mixing = self.edge_tp.mixing_plan(self.key_value)
+            self._num_key_blocks = len(self.irreps_qk)
             self._message_layout = irreps_layout(self.irreps_value)
         else:
             if irreps_mid[0].ir != o3.Irrep("0e"):
@@ -247,11 +337,14 @@ class SE3AttentionLayer(nn.Module):
             x_edge = self.source(x)[sender] + self.destination(x)[receiver]  # [E, irreps_in]
         else:
             x_edge = x[sender]  # [E, irreps_in]
-        m = self.edge_tp(x_edge, sh, radial)  # [E, irreps_mid]
         q = self.query(x)  # [N, irreps_qk]
         if self.message_mixing == "edge":
-            k, v = torch.split(self.key_value(m), self._split, dim=-1)  # [E, qk], [E, value]
+            # key_value(edge_tp(...)) without the [E, irreps_mid] messages (EdgeTensorProduct.mixed).
+            blocks = self.edge_tp.mixed(x_edge, sh, radial, self.key_value, self._mixing)
+            k = torch.cat(blocks[: self._num_key_blocks], dim=-1)  # [E, irreps_qk]
+            v = torch.cat(blocks[self._num_key_blocks :], dim=-1)  # [E, irreps_value]
         else:
+            m = self.edge_tp(x_edge, sh, radial)  # [E, irreps_mid]
             k, v = self.key(m[:, : self._num_scalar_paths]), m  # [E, qk] from the 0e paths, [E, irreps_mid]
         logits = head_dot(q[receiver], k, self._qk_layout, self.num_heads) / math.sqrt(self.head_dim)  # [E, H]
         if self.attention == "softmax":

@@ -123,3 +123,22 @@ def test_skin_neighbour_list_gives_the_trajectory_of_a_fresh_search(structure):
     assert np.abs(e1 - e0).max() < 1e-10
     assert np.abs(x1 - x0).max() < 1e-10
     assert np.abs(f1 - f0).max() < 1e-9
+
+
+def test_the_calculator_leaves_the_callers_model_as_it_was():
+    """It evaluates a frozen copy (``for_inference``): the caller's model keeps its mode and
+    trainable parameters, and a later change to it does not reach the calculator."""
+    model = small_model().train()
+    calc = EquiformerCalculator(model)
+    assert model.training and all(p.requires_grad for p in model.parameters())
+    assert not any(p.requires_grad for p in calc.model.parameters())
+    atoms = ethanol()
+    atoms.calc = calc
+    energy = atoms.get_potential_energy()
+    with torch.no_grad():
+        model.scale_shift.shift.add_(1.0)
+    atoms.calc = EquiformerCalculator(model)
+    assert atoms.get_potential_energy() != pytest.approx(energy)
+    atoms.calc = calc
+    atoms.calc.reset()
+    assert atoms.get_potential_energy() == pytest.approx(energy)

@@ -21,3 +21,28 @@ def test_a_local_model_builds_its_graphs_at_its_cutoff(model_class):
 def test_a_model_without_edges_builds_its_graphs_at_the_overlap_radius():
     assert A2IPotential.graph_cutoff_of({}) == DEFAULT_MIN_DISTANCE
     assert A2IPotential.graph_cutoff_of({"cutoff": 7.0}) == DEFAULT_MIN_DISTANCE  # the model itself refuses it
+
+
+@pytest.mark.parametrize("model_class", [SE3Potential, GATv2Potential, A2IPotential])
+def test_the_inference_copy_computes_the_same_with_frozen_weights(model_class):
+    """``for_inference``: what the calculator runs. Same energies, forces and stress; parameters
+    that need no gradient; and the model it came from untouched (still training, still trainable)."""
+    import torch
+    from ase.build import bulk
+
+    from equiformer_lite.data import atoms_to_graph
+
+    torch.manual_seed(0)
+    model = model_class(["Si"], dtype="float64") if model_class is A2IPotential else model_class(["Si"], cutoff=3.0, dtype="float64")
+    model.train()
+    frozen = model.for_inference()
+    assert not frozen.training and model.training
+    assert all(p.requires_grad for p in model.parameters())
+    assert not any(p.requires_grad for p in frozen.parameters())
+    atoms = bulk("Si", "diamond", a=5.43, cubic=True)
+    atoms.rattle(0.05, seed=1)
+    graph = atoms_to_graph(atoms, model.graph_cutoff, dtype=torch.float64, with_labels=False)
+    ours, theirs = model.eval()(graph), frozen(graph)
+    for key in ("energy", "forces", "stress"):
+        assert torch.equal(ours[key], theirs[key]), key
+    assert ours["forces"].abs().max() > 0
