@@ -55,6 +55,7 @@ class EdgeTensorProduct(nn.Module):
             self.register_buffer(f"_w3j_{l1}_{l2}_{l3}", o3.wigner_3j(l1, l2, l3), persistent=False)
 
     def _path_degrees(self, ins) -> tuple[int, int, int]:
+        """(l of the features, l of the harmonic, l of the output) of a tensor-product instruction."""
         return self.irreps_in[ins.i_in1].ir.l, self.irreps_sh[ins.i_in2].ir.l, self.irreps_out[ins.i_out].ir.l
 
     def forward(self, x_sender: torch.Tensor, sh: torch.Tensor, radial: torch.Tensor) -> torch.Tensor:
@@ -95,9 +96,11 @@ class EdgeTensorProduct(nn.Module):
               plan: "MixingPlan") -> list[torch.Tensor]:
         r"""``linear(self(x_edge, sh, radial))``, the same function computed path by path: each
         path's output meets the rows of ``linear``'s weights that read it, and the paths are
-        summed per output block. The tensor-product messages ``[E, irreps_out.dim]`` are never
-        formed: with forces (a second derivative) every slice of that wide tensor cost a zero
-        tensor as large as it in the backward, and it was the largest per-edge tensor held.
+        summed per output block. The tensor-product messages ``[E, irreps_out.dim]``, the widest
+        per-edge tensor of the layer, are never formed, kept for the backward or sliced there
+        (with forces, every slice of it cost a zero tensor as large as it in the second
+        derivative). At 3,000 atoms this made a force evaluation about 2x faster and 20 % smaller
+        (benchmarks/README.md).
 
         Shapes: ``[E, irreps_in.dim]``, ``[E, irreps_sh.dim]``, ``[E, num_basis]`` -> one block
         ``[E, mul * (2l+1)]`` per entry of ``linear.irreps_out`` (their concatenation is the linear's output).
@@ -137,6 +140,9 @@ class MixedPath(NamedTuple):
 
 
 class MixingPlan(NamedTuple):
+    """What :meth:`EdgeTensorProduct.mixed` needs, fixed when the layer is built: the paths and
+    the block layouts of the features, the harmonics and the linear's output."""
+
     paths: tuple
     in_layout: tuple
     sh_layout: tuple
