@@ -31,7 +31,9 @@ class EquiformerCalculator(Calculator):
         ``forces_std_max`` (the largest per-atom norm of the force standard deviation, eV/Å, what
         an MD run thresholds), ``stress_std``, and the members' own values ``energy_comm [M]``,
         ``forces_comm [M, N, 3]``, ``stress_comm [M, 6]`` (as MACE's committee calculator names them).
-        Standard deviations are over members (ddof 0).
+        Standard deviations are over members (ddof 0). A model object is evaluated as its
+        :meth:`~equiformer_lite.models.AtomisticPotential.for_inference` copy (frozen weights, less
+        memory); the object passed in is not changed, and later changes to it do not reach the calculator.
     device : where to evaluate (``"cpu"``, ``"cuda"``).
     dtype : evaluation dtype; the model is rebuilt in it with the same weights (default: the model's).
     min_distance : pairs closer than this (Å) raise ``ValueError`` (overlapping atoms).
