@@ -298,7 +298,7 @@ class AtomisticPotential(nn.Module):
         run): eval mode, and parameters that do not require grad. Forces and stress still come by
         autograd through the positions and the strain, but the forward no longer keeps the
         activations that only weight gradients need (the input of every linear map, on every
-        edge): a force evaluation of a 3,000-atom water box takes 20 % less memory
+        edge): a force evaluation of a 3,000-atom water box takes 20-27 % less memory
         (benchmarks/README.md). This model is left as it is.
         """
         clone = copy.deepcopy(self).eval()

@@ -99,7 +99,7 @@ class EdgeTensorProduct(nn.Module):
         summed per output block. The tensor-product messages ``[E, irreps_out.dim]``, the widest
         per-edge tensor of the layer, are never formed, kept for the backward or sliced there
         (with forces, every slice of it cost a zero tensor as large as it in the second
-        derivative). At 3,000 atoms this made a force evaluation about 2x faster and 20 % smaller
+        derivative). From 1,152 to 3,000 atoms this made a force evaluation 1.2-2.3x faster and 20 % smaller
         (benchmarks/README.md).
 
         Shapes: ``[E, irreps_in.dim]``, ``[E, irreps_sh.dim]``, ``[E, num_basis]`` -> one block
