@@ -99,8 +99,8 @@ class EdgeTensorProduct(nn.Module):
         summed per output block. The tensor-product messages ``[E, irreps_out.dim]``, the widest
         per-edge tensor of the layer, are never formed, kept for the backward or sliced there
         (with forces, every slice of it cost a zero tensor as large as it in the second
-        derivative). From 1,152 to 3,000 atoms this made a force evaluation 1.2-2.3x faster and 20 % smaller
-        (benchmarks/README.md).
+        derivative). From 1,152 to 3,000 atoms this made a force evaluation 1.2-2.3x faster and
+        20 % smaller (benchmarks/README.md).
 
         Shapes: ``[E, irreps_in.dim]``, ``[E, irreps_sh.dim]``, ``[E, num_basis]`` -> one block
         ``[E, mul * (2l+1)]`` per entry of ``linear.irreps_out`` (their concatenation is the linear's output).
