@@ -1,9 +1,12 @@
-"""The base class's contract: the graph radius a model asks of the data pipeline."""
+"""The base class's contract: the graph radius a model asks of the data pipeline, and the
+frozen copy that calculators evaluate."""
 
 import pytest
+import torch
+from ase.build import bulk
 
 from equiformer_lite import A2IPotential, GATv2Potential, SE3Potential
-from equiformer_lite.data import DEFAULT_MIN_DISTANCE
+from equiformer_lite.data import DEFAULT_MIN_DISTANCE, atoms_to_graph
 
 
 @pytest.mark.parametrize("model_class", [SE3Potential, GATv2Potential])
@@ -27,11 +30,6 @@ def test_a_model_without_edges_builds_its_graphs_at_the_overlap_radius():
 def test_the_inference_copy_computes_the_same_with_frozen_weights(model_class):
     """``for_inference``: what the calculator runs. Same energies, forces and stress; parameters
     that need no gradient; and the model it came from untouched (still training, still trainable)."""
-    import torch
-    from ase.build import bulk
-
-    from equiformer_lite.data import atoms_to_graph
-
     torch.manual_seed(0)
     model = model_class(["Si"], dtype="float64") if model_class is A2IPotential else model_class(["Si"], cutoff=3.0, dtype="float64")
     model.train()
