@@ -11,6 +11,7 @@ from e3nn.nn import FullyConnectedNet
 from torch import nn
 from torch_geometric.utils import scatter
 
+from .dense import DenseLinear
 from .irreps_tools import check_divisible, head_dot, irreps_layout, product_paths, scale_heads, split_irreps
 from .nonlinearity import NormNonlinearity, build_gate
 from .product import NodeTensorSquare
@@ -50,21 +51,25 @@ class EdgeTensorProduct(nn.Module):
             [num_basis] + [radial_hidden] * radial_layers + [self.tp.weight_numel], nn.functional.silu
         )
 
-        # The Clebsch-Gordan coefficients of every path, for :meth:`mixed` (not saved: constants).
-        for l1, l2, l3 in sorted({self._path_degrees(ins) for ins in self.tp.instructions}):
-            self.register_buffer(f"_w3j_{l1}_{l2}_{l3}", o3.wigner_3j(l1, l2, l3), persistent=False)
-
-    def _path_degrees(self, ins) -> tuple[int, int, int]:
-        """(l of the features, l of the harmonic, l of the output) of a tensor-product instruction."""
-        return self.irreps_in[ins.i_in1].ir.l, self.irreps_sh[ins.i_in2].ir.l, self.irreps_out[ins.i_out].ir.l
-
     def forward(self, x_sender: torch.Tensor, sh: torch.Tensor, radial: torch.Tensor) -> torch.Tensor:
         return self.tp(x_sender, sh, self.radial(radial))  # [E, irreps_out.dim]
 
     def mixing_plan(self, linear: o3.Linear) -> "MixingPlan":
-        """How :meth:`mixed` computes ``linear(self(...))``: per tensor-product path, its inputs,
-        CG constants, weight columns, and the rows of ``linear``'s weight blocks that read it.
-        ``linear`` reads ``irreps_out.simplify()`` (the sorted paths, one block per degree)."""
+        r"""Prepare :meth:`mixed` for ``linear`` (which reads ``irreps_out.simplify()``, the sorted
+        paths, one block per degree): the tensor-product paths grouped by (feature block, output
+        block), and per group the constants that :meth:`mixed` reads, registered on this module as
+        non-persistent buffers (``_mix_*``; saved models do not change):
+
+        * ``_mix_coupling_g [irreps_sh.dim, (2l_3+1) P_g (2l_1+1)]`` per group :math:`g`: its paths'
+          :math:`\alpha_p C^{p}_{ijk}` (path weight times Clebsch-Gordan coefficient) in the order
+          :math:`(j; k, p, i)`, so that one product with the harmonics gives the group's coupling
+          matrices, laid out so that the products after it need no transposed copy;
+        * ``_mix_rows``, ``_mix_scales``: where each group's mixing matrix
+          :math:`[P_g \cdot \text{mul}, \text{mul}_\text{out}]` (one per linear output block that
+          reads the group) lies in ``linear.weight``, and the linear's path weight of every entry;
+        * ``_mix_radial_order``: the radial MLP's columns (one per path and channel, in e3nn's
+          instruction order) reordered group by group.
+        """
         simple = self.irreps_out.simplify()
         if o3.Irreps(linear.irreps_in) != simple:
             raise ValueError(f"the mixing linear must read {simple}, got {linear.irreps_in}")
@@ -75,77 +80,124 @@ class EdgeTensorProduct(nn.Module):
                 block, offset = block + 1, 0
             where.append((block, offset))
             offset += mul
-        linear_ins, flat = [], 0
+        # The linear's instructions that read each block, side by side: (i_out, flat offset, shape, weight).
+        reads: dict[int, list] = {}
+        flat = 0
         for ins in linear.instructions:
-            size = ins.path_shape[0] * ins.path_shape[1]
-            linear_ins.append((ins.i_in, ins.i_out, flat, ins.path_shape, float(ins.path_weight)))
-            flat += size
-        paths = []
-        for ins in self.tp.instructions:
+            reads.setdefault(ins.i_in, []).append((ins.i_out, flat, ins.path_shape, float(ins.path_weight)))
+            flat += ins.path_shape[0] * ins.path_shape[1]
+        sh_starts = [s.start for s in self.irreps_sh.slices()]
+
+        groups: dict[tuple[int, int], list] = {}  # (feature block, output block) -> [(instruction index, ins)]
+        for n, ins in enumerate(self.tp.instructions):
             mul = self.irreps_in[ins.i_in1].mul
             if ins.connection_mode != "uvu" or tuple(ins.path_shape) != (mul, 1):
                 raise ValueError(f"mixed() needs 'uvu' paths on single harmonics, got {ins}")
-            block, row = where[ins.i_out]
-            reads = tuple((i_out, flat, shape, weight) for i_in, i_out, flat, shape, weight in linear_ins if i_in == block)
-            paths.append(MixedPath(ins.i_in1, ins.i_in2, "_w3j_%d_%d_%d" % self._path_degrees(ins), mul,
-                                   float(ins.path_weight), row, reads))
-        out_layout = irreps_layout(linear.irreps_out)
-        return MixingPlan(tuple(paths), irreps_layout(self.irreps_in), irreps_layout(self.irreps_sh), out_layout)
+            groups.setdefault((ins.i_in1, where[ins.i_out][0]), []).append((n, ins))
+
+        rows, scales, radial_order, planned = [], [], [], []
+        weight_starts = [0]
+        for ins in self.tp.instructions:
+            weight_starts.append(weight_starts[-1] + ins.path_shape[0])
+        for (i_in, block), members in sorted(groups.items()):
+            l1 = self.irreps_in[i_in].ir.l
+            l3 = self.irreps_out[members[0][1].i_out].ir.l
+            dim_in, dim_out, mul = 2 * l1 + 1, 2 * l3 + 1, self.irreps_in[i_in].mul
+            coupling = torch.zeros(self.irreps_sh.dim, dim_out, len(members), dim_in, dtype=torch.float64)  # (j, k, p, i)
+            for p, (n, ins) in enumerate(members):
+                l2 = self.irreps_sh[ins.i_in2].ir.l
+                w3j = o3.wigner_3j(l1, l2, l3, dtype=torch.float64)  # [2l1+1, 2l2+1, 2l3+1]
+                coupling[sh_starts[ins.i_in2] : sh_starts[ins.i_in2] + 2 * l2 + 1, :, p] = ins.path_weight * w3j.permute(1, 2, 0)
+                radial_order.append(torch.arange(weight_starts[n], weight_starts[n + 1]))
+            self.register_buffer(f"_mix_coupling_{len(planned)}", coupling.reshape(self.irreps_sh.dim, -1).to(torch.get_default_dtype()),
+                                 persistent=False)
+            group_reads = []
+            for i_out, flat, (mul_in, mul_out), weight in reads.get(block, []):
+                path_rows = torch.tensor([where[ins.i_out][1] for _, ins in members])  # [P] first row of each path
+                entries = flat + ((path_rows[:, None, None] + torch.arange(mul)[None, :, None]) * mul_out
+                                  + torch.arange(mul_out)[None, None, :])  # [P, mul, mul_out]
+                rows.append(entries.reshape(-1))
+                scales.append(torch.full((entries.numel(),), weight, dtype=torch.float64))
+                group_reads.append((i_out, mul_out))
+            planned.append(MixedGroup(i_in, len(members), dim_in, dim_out, mul, tuple(group_reads)))
+
+        self.register_buffer("_mix_rows", torch.cat(rows), persistent=False)
+        self.register_buffer("_mix_scales", torch.cat(scales).to(torch.get_default_dtype()), persistent=False)
+        order = torch.cat(radial_order)
+        self.register_buffer("_mix_radial_order", order, persistent=False)
+        identity = bool((order == torch.arange(order.numel())).all())
+        return MixingPlan(tuple(planned), identity, irreps_layout(self.irreps_in), irreps_layout(linear.irreps_out))
 
     def mixed(self, x_edge: torch.Tensor, sh: torch.Tensor, radial: torch.Tensor, linear: o3.Linear,
               plan: "MixingPlan") -> list[torch.Tensor]:
-        r"""``linear(self(x_edge, sh, radial))``, the same function computed path by path: each
-        path's output meets the rows of ``linear``'s weights that read it, and the paths are
-        summed per output block. The tensor-product messages ``[E, irreps_out.dim]``, the widest
-        per-edge tensor of the layer, are never formed, kept for the backward or sliced there
-        (with forces, every slice of it cost a zero tensor as large as it in the second
-        derivative). From 1,152 to 3,000 atoms this made a force evaluation 1.2-2.3x faster and
-        20 % smaller (benchmarks/README.md).
+        r"""``linear(self(x_edge, sh, radial))``, the same function without forming the
+        tensor-product messages ``[E, irreps_out.dim]``, the widest per-edge tensor of the layer
+        (from 1,152 to 3,000 atoms that made a force evaluation 1.2-2.3x faster and 20 % smaller,
+        benchmarks/README.md).
+
+        The paths that share their feature block :math:`l_1` and their output block :math:`l_3`
+        form a group :math:`g` of :math:`P_g` paths, computed together:
+
+        .. math::
+            c_{e,(p,k),i} &= \sum_j Y_{e,j}\, \alpha_p C^{p}_{ijk}, \qquad
+            y_{e,p,k,u} = R_{e,p,u} \sum_i c_{e,(p,k),i}\, x_{e,i,u}, \\
+            \mathrm{out}^{b}_{e,k,w} &= \sum_{g \to b} \sum_{p,u} y_{e,p,k,u}\, \beta_{b} W^{b}_{(p,u),w}
+
+        (:math:`Y` the harmonics, :math:`R` the radial weights, :math:`W^b` the rows of the
+        linear's weight block that read path :math:`p`, :math:`\beta_b` its path weight). Per
+        group: one matrix product gives its coupling matrices, then one batched product, one
+        product with the radial weights and one matrix product: about a third of the operations
+        of a loop over paths, which at 21 atoms is what the step costs.
 
         Shapes: ``[E, irreps_in.dim]``, ``[E, irreps_sh.dim]``, ``[E, num_basis]`` -> one block
         ``[E, mul * (2l+1)]`` per entry of ``linear.irreps_out`` (their concatenation is the linear's output).
         """
         num_edges = x_edge.shape[0]
-        weights = torch.split(self.radial(radial), [p.mul for p in plan.paths], dim=-1)  # [E, mul] per path
+        weights = self.radial(radial)  # [E, weight_numel], paths in e3nn's order
+        if not plan.radial_in_order:
+            weights = weights.index_select(1, self._mix_radial_order)  # paths group by group
+        weights = torch.split(weights, [g.num_paths * g.mul for g in plan.groups], dim=-1)  # [E, P_g * mul]
+        mixing = iter(torch.split(linear.weight[self._mix_rows] * self._mix_scales,
+                                  [g.num_paths * g.mul * mul_out for g in plan.groups for _, mul_out in g.reads]))
         x_blocks = [b.reshape(num_edges, mul, dim).transpose(1, 2)
                     for b, (mul, dim) in zip(split_irreps(x_edge, plan.in_layout), plan.in_layout)]  # [E, 2l1+1, mul]
-        sh_blocks = split_irreps(sh, plan.sh_layout)  # [E, 2l2+1]
-        sums: list = [None] * len(plan.out_layout)
-        for path, weight in zip(plan.paths, weights):
-            w3j = getattr(self, path.w3j)  # [2l1+1, 2l2+1, 2l3+1]
-            coupling = torch.einsum("zj,ijk->zki", sh_blocks[path.i_sh], w3j)  # [E, 2l3+1, 2l1+1]
-            y = torch.bmm(coupling, x_blocks[path.i_in]) * (path.path_weight * weight).unsqueeze(1)  # [E, 2l3+1, mul]
-            flat_y = y.reshape(-1, path.mul)  # [E * (2l3+1), mul]
-            for i_out, flat, shape, scale in path.reads:
-                rows = linear.weight.narrow(0, flat, shape[0] * shape[1]).view(shape).narrow(0, path.row, path.mul)  # [mul, mul_out]
-                # One 2-D product per output block (no split of a joint product: under torch.export
-                # the gradient of a split came back with strides a later view could not take).
-                part = torch.mm(flat_y, rows * scale).reshape(num_edges, y.shape[1], shape[1])  # [E, 2l3+1, mul_out]
-                sums[i_out] = part if sums[i_out] is None else sums[i_out] + part
+        outputs: list = [None] * len(plan.out_layout)
+        for n, (g, weight) in enumerate(zip(plan.groups, weights)):
+            c = (sh @ getattr(self, f"_mix_coupling_{n}")).view(num_edges, g.dim_out * g.num_paths, g.dim_in)  # [E, (2l3+1)*P, 2l1+1]
+            # (A batched product with one inner element is an outer product: broadcast it, MKL's
+            # batched GEMM is several times slower on it.)
+            y = c * x_blocks[g.i_in] if g.dim_in == 1 else torch.bmm(c, x_blocks[g.i_in])  # [E, (2l3+1)*P, mul]
+            y = y.view(num_edges, g.dim_out, g.num_paths, g.mul) * weight.reshape(num_edges, 1, g.num_paths, g.mul)
+            y = y.view(num_edges * g.dim_out, g.num_paths * g.mul)  # [E*(2l3+1), P*mul], no copy
+            # One product per output block read (not one joint product sliced afterwards: the
+            # backward of every slice fills a zero tensor as large as the joint product).
+            for i_out, mul_out in g.reads:
+                block = torch.mm(y, next(mixing).reshape(g.num_paths * g.mul, mul_out)).view(num_edges, g.dim_out, mul_out)
+                outputs[i_out] = block if outputs[i_out] is None else outputs[i_out] + block
         return [x_edge.new_zeros(num_edges, mul * dim) if total is None else total.transpose(1, 2).reshape(num_edges, mul * dim)
-                for total, (mul, dim) in zip(sums, plan.out_layout)]  # [E, mul * (2l+1)] per output block
+                for total, (mul, dim) in zip(outputs, plan.out_layout)]  # [E, mul * (2l+1)] per output block
 
 
-class MixedPath(NamedTuple):
-    """One tensor-product path of :meth:`EdgeTensorProduct.mixed` (plain numbers only, so a
-    forward that reads it traces and compiles)."""
+class MixedGroup(NamedTuple):
+    """The tensor-product paths of :meth:`EdgeTensorProduct.mixed` that share their feature block
+    and their output block (plain numbers only, so a forward that reads it traces and compiles)."""
 
     i_in: int  # block of the features
-    i_sh: int  # block of the harmonics
-    w3j: str  # name of the CG buffer
-    mul: int  # channels (and columns of the radial weights, which hold the paths in order)
-    path_weight: float  # e3nn's path normalisation
-    row: int  # first row of the path inside the linear's input block
-    reads: tuple  # (i_out, flat offset, (mul_in, mul_out), path weight) of every linear instruction that reads it
+    num_paths: int  # P_g
+    dim_in: int  # 2 l1 + 1
+    dim_out: int  # 2 l3 + 1
+    mul: int  # channels of the features (and of every path)
+    reads: tuple  # (i_out, mul_out) of every linear output block that reads the group's block
 
 
 class MixingPlan(NamedTuple):
-    """What :meth:`EdgeTensorProduct.mixed` needs, fixed when the layer is built: the paths and
-    the block layouts of the features, the harmonics and the linear's output."""
+    """What :meth:`EdgeTensorProduct.mixed` needs, fixed when the layer is built: the groups of
+    paths, whether the radial columns are in group order already, and the block layouts of the
+    features and of the linear's output."""
 
-    paths: tuple
+    groups: tuple
+    radial_in_order: bool
     in_layout: tuple
-    sh_layout: tuple
     out_layout: tuple
 
 
@@ -288,11 +340,11 @@ class SE3AttentionLayer(nn.Module):
             radial_hidden=radial_hidden,
             radial_layers=radial_layers,
         )
-        self.query = o3.Linear(self.irreps_in, self.irreps_qk)
+        self.query = DenseLinear(self.irreps_in, self.irreps_qk)
         self.pair_messages = bool(pair_messages)
         if self.pair_messages:
-            self.source = o3.Linear(self.irreps_in, self.irreps_in)
-            self.destination = o3.Linear(self.irreps_in, self.irreps_in)
+            self.source = DenseLinear(self.irreps_in, self.irreps_in)
+            self.destination = DenseLinear(self.irreps_in, self.irreps_in)
         # The tensor product's sorted paths of one degree are contiguous, so ``simplify`` keeps
         # the layout and the linear maps read one block per degree.
         irreps_mid = self.edge_tp.irreps_out.simplify()
@@ -308,8 +360,8 @@ class SE3AttentionLayer(nn.Module):
                 raise ValueError(f"message_mixing='node' needs invariant (0e) tensor-product paths, got {irreps_mid}")
             check_divisible(irreps_mid, num_heads, "the tensor-product messages")
             self._num_scalar_paths = irreps_mid[:1].dim
-            self.key = o3.Linear(irreps_mid[:1], self.irreps_qk)  # from the 0e paths only
-            self.value = o3.Linear(irreps_mid, self.irreps_value)  # applied per atom, after the sum
+            self.key = DenseLinear(irreps_mid[:1], self.irreps_qk)  # from the 0e paths only
+            self.value = DenseLinear(irreps_mid, self.irreps_value)  # applied per atom, after the sum
             self._message_layout = irreps_layout(irreps_mid)
 
         if nonlinearity == "norm":
@@ -319,7 +371,7 @@ class SE3AttentionLayer(nn.Module):
         else:
             raise ValueError(f"unknown nonlinearity '{nonlinearity}', choose 'norm' or 'gate'")
         irreps_pre = self.nonlinearity.irreps_in
-        self.output = o3.Linear(self.irreps_value, irreps_pre)
+        self.output = DenseLinear(self.irreps_value, irreps_pre)
         self.tensor_square = (
             NodeTensorSquare(self.irreps_value, irreps_pre, correlation=correlation,
                              num_species=num_species if species_products else 0)

@@ -8,17 +8,18 @@ import torch
 from e3nn import o3
 from torch import nn
 
+from .dense import DenseChannelwiseProduct, DenseLinear
 from .irreps_tools import product_paths
 from .self_interaction import species_linear
 
 __all__ = ["NodeTensorSquare"]
 
 
-def _channelwise_product(irreps1: o3.Irreps, irreps2: o3.Irreps, allowed: set, symmetric: bool) -> o3.TensorProduct:
+def _channelwise_product(irreps1: o3.Irreps, irreps2: o3.Irreps, allowed: set, symmetric: bool) -> DenseChannelwiseProduct:
     """e3nn ``"uuu"`` tensor product (each channel with itself, one weight per channel and path)
     of every pair of degrees whose product reaches an irrep in ``allowed``."""
     mid, instructions = product_paths(irreps1, irreps2, allowed, "uuu", symmetric=symmetric)
-    return o3.TensorProduct(irreps1, irreps2, o3.Irreps(mid), instructions)
+    return DenseChannelwiseProduct(irreps1, irreps2, o3.Irreps(mid), instructions)
 
 
 class NodeTensorSquare(nn.Module):
@@ -54,19 +55,19 @@ class NodeTensorSquare(nn.Module):
         if len({mul for mul, _ in self.irreps_in}) != 1:
             raise ValueError(f"NodeTensorSquare needs one multiplicity for every degree, got {self.irreps_in}")
         self.correlation = correlation
-        self.pre = o3.Linear(self.irreps_in, self.irreps_in)
+        self.pre = DenseLinear(self.irreps_in, self.irreps_in)
         self.square = _channelwise_product(self.irreps_in, self.irreps_in, {ir for _, ir in self.irreps_out}, True)
         products = self.square.irreps_out
         if correlation == 3:
             # The cube is built on the square mixed back to the input's layout (one copy of each degree).
-            self.mix = o3.Linear(self.square.irreps_out, self.irreps_in)
+            self.mix = DenseLinear(self.square.irreps_out, self.irreps_in)
             self.cube = _channelwise_product(self.irreps_in, self.irreps_in, {ir for _, ir in self.irreps_out}, False)
             products = self.square.irreps_out + self.cube.irreps_out
         self.per_species = num_species > 0
         if self.per_species:
             self.post = species_linear(products, self.irreps_out, num_species)
         else:
-            self.post = o3.Linear(products, self.irreps_out)
+            self.post = DenseLinear(products, self.irreps_out)
 
     def forward(self, x: torch.Tensor, node_attrs: Optional[torch.Tensor] = None) -> torch.Tensor:
         y = self.pre(x)  # [N, irreps_in.dim]

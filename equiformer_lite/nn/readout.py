@@ -8,6 +8,8 @@ import torch
 from e3nn import o3
 from torch import nn
 
+from .dense import DenseLinear
+
 __all__ = ["AtomicEnergyReadout", "PyramidalReadout", "ScaleShiftEnergies", "DirectForceHead"]
 
 
@@ -26,8 +28,8 @@ class AtomicEnergyReadout(nn.Module):
         if not any(ir == o3.Irrep("0e") for _, ir in self.irreps_in):
             raise ValueError(f"energy readout needs 0e features, got {self.irreps_in}")
         self.irreps_out = o3.Irreps("0e")
-        self.linear1 = o3.Linear(self.irreps_in, o3.Irreps(f"{hidden}x0e"))
-        self.linear2 = o3.Linear(o3.Irreps(f"{hidden}x0e"), self.irreps_out)
+        self.linear1 = DenseLinear(self.irreps_in, o3.Irreps(f"{hidden}x0e"))
+        self.linear2 = DenseLinear(o3.Irreps(f"{hidden}x0e"), self.irreps_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.linear2(nn.functional.silu(self.linear1(x))).squeeze(-1)  # [N]

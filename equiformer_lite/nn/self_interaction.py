@@ -7,6 +7,7 @@ from e3nn import o3
 from e3nn.nn import FullyConnectedNet
 from torch import nn
 
+from .dense import DenseLinear, DenseSpeciesLinear
 from .irreps_tools import irreps_layout
 
 __all__ = ["AttentiveSelfInteraction", "build_self_interaction", "species_linear"]
@@ -70,10 +71,10 @@ class AttentiveSelfInteraction(nn.Module):
         return torch.cat(blocks, dim=-1)  # [N, irreps_out.dim]
 
 
-def species_linear(irreps_in, irreps_out, num_species: int) -> o3.FullyConnectedTensorProduct:
+def species_linear(irreps_in, irreps_out, num_species: int) -> DenseSpeciesLinear:
     """A linear map per element: the e3nn product of the features with the one-hot species
     (``num_species`` scalars), called as ``module(x, one_hot)``."""
-    return o3.FullyConnectedTensorProduct(irreps_in, f"{num_species}x0e", irreps_out)
+    return DenseSpeciesLinear(irreps_in, irreps_out, num_species)
 
 
 def build_self_interaction(kind: str, irreps_in, irreps_out, *, hidden: int = 32, num_species: int = 0) -> nn.Module:
@@ -81,7 +82,7 @@ def build_self_interaction(kind: str, irreps_in, irreps_out, *, hidden: int = 32
     per element, the e3nn tensor product of the features with the one-hot species (NequIP's
     self-connection; called as ``module(x, one_hot)``); ``"attentive"``: eqs. 2.6-2.7."""
     if kind == "linear":
-        return o3.Linear(irreps_in, irreps_out)
+        return DenseLinear(irreps_in, irreps_out)
     if kind == "species":
         return species_linear(irreps_in, irreps_out, num_species)
     if kind == "attentive":

@@ -1,0 +1,270 @@
+"""Dense forms of e3nn's node-level maps: the same functions with the same weights, in a handful
+of tensor operations instead of one small operation per irrep block and path.
+
+e3nn evaluates a :class:`~e3nn.o3.Linear` or :class:`~e3nn.o3.TensorProduct` block by block: a
+slice, a reshape, an einsum and a concatenation for every path. On the atoms of one molecule
+those operations are tiny, so their count, not their arithmetic, sets the cost: the node-level
+maps of one default ``SE3Potential`` layer made about 900 of the 2,400 operations of a 21-atom
+forward pass, and as many again in the backward that forces need. The classes here subclass
+e3nn's, keep its parameters (``weight``, same layout, so saved models load unchanged) and its
+metadata (``instructions``, ``irreps_in``/``irreps_out``), and replace ``forward``:
+
+* :class:`DenseLinear`: ``x @ M(weight)``, one matrix product with the block-sparse matrix that
+  e3nn's blocks make up, :math:`M_{(a,u,m),(b,w,m)} = \\alpha_{ab} W^{ab}_{uw}`;
+* :class:`DenseSpeciesLinear`: e3nn's product of the features with scalars (the one-hot
+  species), :math:`\\mathrm{out}_n = \\sum_s z_{ns}\\, x_n M_s(\\text{weight})`;
+* :class:`DenseChannelwiseProduct`: a ``"uuu"`` tensor product (each channel with itself) as
+  one outer product per channel and one matrix product with all paths' Clebsch-Gordan
+  coefficients.
+
+The matrices are assembled from ``weight`` on every call (an ``index_add`` of the weights into
+their non-zero places), so training, ``torch.compile`` and ``torch.export`` see plain tensor
+code. The arithmetic is larger than e3nn's (a dense 144 x 144 product where e3nn multiplies
+three 16 x 16 blocks), which on atoms costs nothing next to the edges; these maps are for node
+features, not for per-edge tensors. The coefficients are computed in float64 and stored in the
+dtype the module is built in; ``tests/nn/test_dense.py`` checks every class against e3nn's own
+forward to float64 precision, with gradients.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import torch
+from e3nn import o3
+
+__all__ = ["DenseLinear", "DenseSpeciesLinear", "DenseChannelwiseProduct"]
+
+
+class _DegreeWiseMap:
+    r"""The plan of an e3nn map that is linear in ``x`` and connects input blocks to output blocks
+    of the same irrep (``Linear``; a product with scalars), evaluated one irrep type at a time:
+    all channels of type :math:`t` in, as ``[N * (2l+1), U_in]``, times one weight matrix
+    ``[U_in, S * U_out]`` assembled from the e3nn weights, out as ``[N * (2l+1), S * U_out]``.
+    That is e3nn's arithmetic (no zero blocks) in one product per irrep type instead of one
+    einsum per instruction.
+
+    ``entries`` yields ``(i_in, i_out, flat, mul_in, num_scalars, mul_out, coefficient)`` per
+    instruction: its weights ``[mul_in, num_scalars, mul_out]`` start at ``flat`` in the module's
+    ``weight`` and carry ``coefficient`` (path weight times the Clebsch-Gordan factor).
+    """
+
+    @staticmethod
+    def build(module: torch.nn.Module, irreps_in: o3.Irreps, irreps_out: o3.Irreps, entries, num_scalars: int) -> tuple:
+        types = []  # irrep types in order of their first output block that some input reaches
+        for _, ir in irreps_out:
+            if ir not in types and any(ir == ir_in for _, ir_in in irreps_in):
+                types.append(ir)
+        in_starts, out_starts = _starts(irreps_in), _starts(irreps_out)
+        # Channel offsets of every block inside its type's stacked channels.
+        def channel_offsets(irreps):
+            offsets, seen = [], {}
+            for mul, ir in irreps:
+                offsets.append(seen.get(ir, 0))
+                seen[ir] = seen.get(ir, 0) + mul
+            return offsets, seen
+        in_offsets, in_totals = channel_offsets(irreps_in)
+        out_offsets, out_totals = channel_offsets(irreps_out)
+
+        in_index, layout, weight_starts, flat_weights = [], [], {}, 0
+        for ir in types:
+            u_in, u_out = in_totals[ir], out_totals[ir]
+            index = np.empty((ir.dim, u_in), dtype=np.int64)  # (m, u) order
+            for k, (mul, ir_k) in enumerate(irreps_in):
+                if ir_k == ir:
+                    u = np.arange(mul)
+                    index[:, in_offsets[k] + u] = in_starts[k] + u[None, :] * ir.dim + np.arange(ir.dim)[:, None]
+            in_index.append(index.ravel())
+            layout.append((ir.dim, u_in, u_out))
+            weight_starts[ir] = flat_weights
+            flat_weights += u_in * num_scalars * u_out
+
+        positions, sources, coefficients = [], [], []
+        for i_in, i_out, flat, mul_in, mul_s, mul_out, coefficient in entries:
+            ir = irreps_in[i_in].ir
+            _, u_in, u_out = layout[types.index(ir)]
+            u, s, w = np.meshgrid(np.arange(mul_in), np.arange(mul_s), np.arange(mul_out), indexing="ij")
+            rows, cols = in_offsets[i_in] + u, s * u_out + out_offsets[i_out] + w
+            positions.append((weight_starts[ir] + rows * (num_scalars * u_out) + cols).ravel())
+            sources.append((flat + (u * mul_s + s) * mul_out + w).ravel())
+            coefficients.append(np.full(u.size, coefficient))
+
+        # Where every e3nn output element lies in the concatenated (type, m, w) outputs; a block
+        # no input reaches reads the extra zero column at the end.
+        type_starts = np.cumsum([0] + [dim * u_out for dim, _, u_out in layout])
+        out_index = np.full(irreps_out.dim, type_starts[-1], dtype=np.int64)
+        for k, (mul, ir) in enumerate(irreps_out):
+            if ir in types:
+                t = types.index(ir)
+                w, m = np.meshgrid(np.arange(mul), np.arange(ir.dim), indexing="ij")
+                u_out = layout[t][2]
+                out_index[out_starts[k] + w * ir.dim + m] = type_starts[t] + m * u_out + out_offsets[k] + w
+        cat = lambda parts, dtype: torch.as_tensor(np.concatenate(parts) if parts else np.zeros(0), dtype=dtype)
+        module.register_buffer("_in_index", cat(in_index, torch.long), persistent=False)
+        module.register_buffer("_positions", cat(positions, torch.long), persistent=False)
+        module.register_buffer("_sources", cat(sources, torch.long), persistent=False)
+        module.register_buffer("_coefficients", cat(coefficients, torch.get_default_dtype()), persistent=False)
+        module.register_buffer("_out_index", torch.as_tensor(out_index), persistent=False)
+        return tuple(layout), int(flat_weights), bool((out_index == type_starts[-1]).any())
+
+    @staticmethod
+    def apply(module: torch.nn.Module, x: torch.Tensor, scalars: Optional[torch.Tensor]) -> torch.Tensor:
+        """``x [..., dim_in]`` (and ``scalars [..., S]``) -> ``[..., dim_out]``."""
+        batch = x.shape[:-1]
+        x = x.reshape(-1, x.shape[-1])
+        values = module.weight[module._sources] * module._coefficients  # [nnz]
+        weights = values.new_zeros(module._num_weights).index_add(0, module._positions, values)
+        num_scalars = 1 if scalars is None else scalars.shape[-1]
+        inputs = torch.split(x.index_select(1, module._in_index), [dim * u_in for dim, u_in, _ in module._layout], dim=1)
+        weights = torch.split(weights, [u_in * num_scalars * u_out for _, u_in, u_out in module._layout])
+        outputs = []
+        for (dim, u_in, u_out), xs, w in zip(module._layout, inputs, weights):
+            y = xs.reshape(-1, u_in) @ w.reshape(u_in, num_scalars * u_out)  # [B * (2l+1), S * U_out]
+            if scalars is not None:
+                y = (y.reshape(-1, dim, num_scalars, u_out) * scalars[:, None, :, None]).sum(2)  # [B, 2l+1, U_out]
+            outputs.append(y.reshape(-1, dim * u_out))
+        if module._has_zero_blocks:
+            outputs.append(x.new_zeros(x.shape[0], 1))
+        out = torch.cat(outputs, dim=1).index_select(1, module._out_index)  # [B, dim_out]
+        return out.reshape(*batch, out.shape[-1])
+
+
+def _starts(irreps: o3.Irreps) -> list[int]:
+    return [s.start for s in irreps.slices()]
+
+
+class DenseLinear(o3.Linear):
+    r""":class:`e3nn.o3.Linear` (shared internal weights, no biases) in one matrix product per
+    irrep type:
+
+    .. math:: \mathrm{out}^{t}_{(n,m),w} = \sum_{u} x^{t}_{(n,m),u}\, M^{t}_{u w}, \qquad
+        M^{t}_{(a,u),(b,w)} = \alpha_{ab}\, W^{ab}_{uw}
+
+    where :math:`x^t` stacks the channels of every input block of type :math:`t` and :math:`M^t`
+    holds e3nn's weight of every instruction :math:`a \to b` between blocks of that type (path
+    weight :math:`\alpha_{ab}`).
+
+    Shapes: ``[..., irreps_in.dim]`` -> ``[..., irreps_out.dim]``.
+    """
+
+    def __init__(self, irreps_in, irreps_out) -> None:
+        super().__init__(irreps_in, irreps_out)
+        entries, flat = [], 0
+        for ins in self.instructions:
+            mul_in, mul_out = ins.path_shape
+            entries.append((ins.i_in, ins.i_out, flat, mul_in, 1, mul_out, float(ins.path_weight)))
+            flat += mul_in * mul_out
+        self._layout, self._num_weights, self._has_zero_blocks = _DegreeWiseMap.build(
+            self, self.irreps_in, self.irreps_out, entries, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _DegreeWiseMap.apply(self, x, None)  # [..., irreps_out.dim]
+
+
+class DenseSpeciesLinear(o3.FullyConnectedTensorProduct):
+    r"""e3nn's fully connected product of features with ``num_species`` scalars (with the one-hot
+    species: a linear map per element), in one matrix product per irrep type:
+
+    .. math:: \mathrm{out}^{t}_{(n,m),w} = \sum_s z_{ns} \sum_u x^{t}_{(n,m),u}\, M^{t}_{u,(s,w)}, \qquad
+        M^{t}_{(a,u),(s,b,w)} = \alpha_{ab}\, C^{l0l}\, W^{ab}_{usw}
+
+    (:math:`C^{l0l} = 1/\sqrt{2l+1}`, the Clebsch-Gordan coefficient of a product with a scalar).
+
+    Called as ``module(x, z)`` with ``x [..., irreps_in1.dim]`` and ``z [..., num_species]``
+    -> ``[..., irreps_out.dim]``.
+    """
+
+    def __init__(self, irreps_in, irreps_out, num_species: int) -> None:
+        if not isinstance(num_species, int) or num_species < 1:
+            raise ValueError(f"num_species must be a positive integer, got {num_species!r}")
+        super().__init__(irreps_in, f"{num_species}x0e", irreps_out)
+        self.num_species = num_species
+        entries, flat = [], 0
+        for ins in self.instructions:
+            mul_in, mul_s, mul_out = ins.path_shape
+            l = self.irreps_in1[ins.i_in1].ir.l
+            cg = o3.wigner_3j(l, 0, l, dtype=torch.float64)[:, 0, :]  # [2l+1, 2l+1], the identity / sqrt(2l+1)
+            if not torch.allclose(cg, torch.eye(2 * l + 1, dtype=torch.float64) * cg[0, 0]):
+                raise ValueError(f"unexpected Clebsch-Gordan coefficients for {l} x 0 -> {l}")
+            entries.append((ins.i_in1, ins.i_out, flat, mul_in, mul_s, mul_out, float(ins.path_weight) * float(cg[0, 0])))
+            flat += mul_in * mul_s * mul_out
+        self._layout, self._num_weights, self._has_zero_blocks = _DegreeWiseMap.build(
+            self, self.irreps_in1, self.irreps_out, entries, num_species)
+
+    def forward(self, x: torch.Tensor, attrs: torch.Tensor) -> torch.Tensor:
+        return _DegreeWiseMap.apply(self, x, attrs.reshape(-1, attrs.shape[-1]))  # [..., irreps_out.dim]
+
+
+class DenseChannelwiseProduct(o3.TensorProduct):
+    r"""An e3nn ``"uuu"`` tensor product (every channel with itself, one weight per channel and
+    path), all of whose inputs have one multiplicity :math:`U`, evaluated per channel as one outer
+    product and one matrix product with every path's Clebsch-Gordan coefficients:
+
+    .. math:: \mathrm{out}^{p}_{u k} = W^{p}_{u}\, \alpha_p \sum_{ij} C^{p}_{ijk}\, x_{u i}\, y_{u j}
+
+    where :math:`x_u, y_u` are channel :math:`u` of all degrees of the inputs. Each instruction
+    must write its own output block (as :func:`~equiformer_lite.nn.irreps_tools.product_paths` builds them).
+
+    Shapes: ``[..., irreps_in1.dim]``, ``[..., irreps_in2.dim]`` -> ``[..., irreps_out.dim]``.
+    """
+
+    def __init__(self, irreps_in1, irreps_in2, irreps_out, instructions) -> None:
+        super().__init__(irreps_in1, irreps_in2, irreps_out, instructions)
+        muls = {mul for mul, _ in self.irreps_in1} | {mul for mul, _ in self.irreps_in2}
+        if len(muls) != 1:
+            raise ValueError(f"DenseChannelwiseProduct needs one multiplicity in both inputs, got {self.irreps_in1} and {self.irreps_in2}")
+        outs = [ins.i_out for ins in self.instructions]
+        if sorted(outs) != list(range(len(self.irreps_out))):
+            raise ValueError(f"every output block needs exactly one instruction, got outputs {outs} for {self.irreps_out}")
+        for ins in self.instructions:
+            if ins.connection_mode != "uuu" or not ins.has_weight:
+                raise ValueError(f"DenseChannelwiseProduct takes weighted 'uuu' instructions, got {ins}")
+        (mul,) = muls
+        self.mul = mul
+
+        def component_starts(irreps):  # start of each degree inside one channel's [D] vector
+            return list(np.cumsum([0] + [ir.dim for _, ir in irreps])[:-1])
+
+        def to_channels(irreps):  # e3nn layout -> [U, D]: index of element (u, m) in e3nn's flat vector
+            starts, dim = component_starts(irreps), sum(ir.dim for _, ir in irreps)
+            index = np.empty(mul * dim, dtype=np.int64)
+            for start, block_start, (_, ir) in zip(starts, _starts(irreps), irreps):
+                for u in range(mul):
+                    index[u * dim + start : u * dim + start + ir.dim] = block_start + u * ir.dim + np.arange(ir.dim)
+            return index, starts, dim
+
+        index1, starts1, self._d1 = to_channels(self.irreps_in1)
+        index2, starts2, self._d2 = to_channels(self.irreps_in2)
+        out_dims = [self.irreps_out[ins.i_out].ir.dim for ins in self.instructions]
+        self._k = int(sum(out_dims))
+        coupling = np.zeros((self._d1 * self._d2, self._k))
+        path_of_column = np.zeros(self._k, dtype=np.int64)
+        out_index = np.empty(self.irreps_out.dim, dtype=np.int64)
+        out_starts = _starts(self.irreps_out)
+        column = 0
+        for p, (ins, dim3) in enumerate(zip(self.instructions, out_dims)):
+            l1, l2 = self.irreps_in1[ins.i_in1].ir.l, self.irreps_in2[ins.i_in2].ir.l
+            cg = o3.wigner_3j(l1, l2, self.irreps_out[ins.i_out].ir.l, dtype=torch.float64).numpy()  # [d1, d2, d3]
+            for i in range(cg.shape[0]):
+                for j in range(cg.shape[1]):
+                    coupling[(starts1[ins.i_in1] + i) * self._d2 + starts2[ins.i_in2] + j, column : column + dim3] += ins.path_weight * cg[i, j]
+            path_of_column[column : column + dim3] = p
+            for u in range(mul):  # e3nn puts (u, k) of this block at out_start + u * dim3 + k
+                out_index[out_starts[ins.i_out] + u * dim3 + np.arange(dim3)] = u * self._k + column + np.arange(dim3)
+            column += dim3
+        dtype = torch.get_default_dtype()
+        self.register_buffer("_index1", torch.as_tensor(index1), persistent=False)
+        self.register_buffer("_index2", torch.as_tensor(index2), persistent=False)
+        self.register_buffer("_coupling", torch.as_tensor(coupling, dtype=dtype), persistent=False)
+        self.register_buffer("_path_of_column", torch.as_tensor(path_of_column), persistent=False)
+        self.register_buffer("_out_index", torch.as_tensor(out_index), persistent=False)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        batch = x.shape[:-1]
+        a = x.index_select(-1, self._index1).reshape(-1, self.mul, self._d1, 1)  # [B, U, D1, 1]
+        b = y.index_select(-1, self._index2).reshape(-1, self.mul, 1, self._d2)  # [B, U, 1, D2]
+        paths = ((a * b).reshape(-1, self._d1 * self._d2) @ self._coupling).reshape(-1, self.mul, self._k)  # [B, U, K]
+        weights = self.weight.view(-1, self.mul).t().index_select(1, self._path_of_column)  # [U, K]
+        out = (paths * weights).reshape(-1, self.mul * self._k).index_select(-1, self._out_index)  # [B, irreps_out.dim]
+        return out.reshape(*batch, self.irreps_out.dim)
