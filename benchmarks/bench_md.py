@@ -20,6 +20,10 @@ fresh process, one after another, on ``--threads`` threads (time nothing else on
   AOTInductor, a ``.pt2`` file) and run by ``EquiformerCalculator`` from that file. Exports are
   cached under ``--work`` by model, dtype and package hash (compiling takes minutes).
 
+``--rounds N`` measures everything N times, the runs in turn: the speed of this machine drifts
+between minutes (MACE alone gave 16.4 to 26.1 float32 steps/s within one hour on 2026-12-07), so
+each ratio to MACE is taken within a round and the table gives the median and the range.
+
 Results: a JSON and
 a Markdown table in ``--out`` with the ratio of every run to MACE's steps/s of the same dtype.
 """
@@ -31,6 +35,7 @@ import hashlib
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -148,11 +153,19 @@ def run_one(name: str, dtype: str, args) -> dict:
 
 
 def table(results: list[dict]) -> str:
-    mace = {r["dtype"]: r["steps_per_s"] for r in results if r["run"] == "mace"}
-    lines = ["| run | dtype | parameters | steps/s | × MACE |", "|---|---|---|---|---|"]
-    for r in results:
-        ratio = r["steps_per_s"] / mace[r["dtype"]] if r["dtype"] in mace else float("nan")
-        lines.append(f"| {r['run']} | {r['dtype']} | {r['parameters']:,} | {r['steps_per_s']:.1f} | {ratio:.2f} |")
+    """Per (run, dtype): the median steps/s over the rounds, and the median (min-max) over the
+    rounds of its ratio to MACE's steps/s of the same round and dtype."""
+    mace = {(r["round"], r["dtype"]): r["steps_per_s"] for r in results if r["run"] == "mace"}
+    lines = ["| run | dtype | parameters | steps/s (median) | × MACE (median) | × MACE (min–max over rounds) |",
+             "|---|---|---|---|---|---|"]
+    keys = list(dict.fromkeys((r["run"], r["dtype"]) for r in results))
+    for run, dtype in sorted(keys, key=lambda k: (k[1] != "float64", keys.index(k))):
+        rows = [r for r in results if (r["run"], r["dtype"]) == (run, dtype)]
+        ratios = [r["steps_per_s"] / mace[r["round"], dtype] for r in rows if (r["round"], dtype) in mace]
+        ratio = f"{statistics.median(ratios):.2f}" if ratios else "–"
+        spread = f"{min(ratios):.2f}–{max(ratios):.2f}" if ratios else "–"
+        lines.append(f"| {run} | {dtype} | {rows[0]['parameters']:,} | {statistics.median(r['steps_per_s'] for r in rows):.1f} "
+                     f"| {ratio} | {spread} |")
     return "\n".join(lines)
 
 
@@ -163,6 +176,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure every (run, dtype) this many times, the runs in turn; ratios to MACE are taken within a round")
     parser.add_argument("--work", type=Path, default=Path.home() / ".cache" / "equiformer_lite" / "bench_md")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "md")
     parser.add_argument("--child", nargs=2, metavar=("RUN", "DTYPE"), help=argparse.SUPPRESS)
@@ -174,12 +189,15 @@ def main() -> None:
         base, _, mode = name.partition(":")
         if name != "mace" and (base not in MODELS or mode not in ("", "compile", "export")):
             parser.error(f"unknown run {name!r}: 'mace' or MODEL[:compile|:export] with MODEL one of {sorted(MODELS)}")
+    if args.rounds < 1:
+        parser.error(f"--rounds must be at least 1, got {args.rounds}")
     results = []
-    for dtype in args.dtypes:
-        for name in args.runs:
-            result = {"run": name, "dtype": dtype, **run_one(name, dtype, args)}
-            print(f"{name:>20} {dtype}: {result['steps_per_s']:.1f} steps/s", flush=True)
-            results.append(result)
+    for round_ in range(args.rounds):
+        for dtype in args.dtypes:
+            for name in args.runs:
+                result = {"run": name, "dtype": dtype, "round": round_, **run_one(name, dtype, args)}
+                print(f"{name:>20} {dtype} (round {round_ + 1}): {result['steps_per_s']:.1f} steps/s", flush=True)
+                results.append(result)
     args.out.mkdir(parents=True, exist_ok=True)
     command = "python benchmarks/bench_md.py " + " ".join(sys.argv[1:])
     import torch
