@@ -121,6 +121,8 @@ class EdgeTensorProduct(nn.Module):
                 group_reads.append((i_out, mul_out))
             planned.append(MixedGroup(i_in, len(members), dim_in, dim_out, mul, tuple(group_reads)))
 
+        if not rows:
+            raise ValueError(f"the mixing linear reads none of the tensor-product paths: {linear}")
         self.register_buffer("_mix_rows", torch.cat(rows), persistent=False)
         self.register_buffer("_mix_scales", torch.cat(scales).to(torch.get_default_dtype()), persistent=False)
         order = torch.cat(radial_order)

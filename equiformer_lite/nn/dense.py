@@ -27,6 +27,7 @@ to float64 precision, with first and second derivatives.
 
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import numpy as np
@@ -111,7 +112,8 @@ class _DegreeWiseMap:
     def apply(module: torch.nn.Module, x: torch.Tensor, scalars: Optional[torch.Tensor]) -> torch.Tensor:
         """``x [..., dim_in]`` (and ``scalars [..., S]``) -> ``[..., dim_out]``."""
         batch = x.shape[:-1]
-        x = x.reshape(-1, x.shape[-1])
+        rows = math.prod(batch)  # explicit sizes: reshape(-1, ...) is ambiguous for zero rows
+        x = x.reshape(rows, x.shape[-1])
         values = module.weight[module._sources] * module._coefficients  # [nnz]
         weights = values.new_zeros(module._num_weights).index_add(0, module._positions, values)
         num_scalars = 1 if scalars is None else scalars.shape[-1]
@@ -119,10 +121,10 @@ class _DegreeWiseMap:
         weights = torch.split(weights, [u_in * num_scalars * u_out for _, u_in, u_out in module._layout])
         outputs = []
         for (dim, u_in, u_out), xs, w in zip(module._layout, inputs, weights):
-            y = xs.reshape(-1, u_in) @ w.reshape(u_in, num_scalars * u_out)  # [B * (2l+1), S * U_out]
+            y = xs.reshape(rows * dim, u_in) @ w.reshape(u_in, num_scalars * u_out)  # [B * (2l+1), S * U_out]
             if scalars is not None:
-                y = (y.reshape(-1, dim, num_scalars, u_out) * scalars[:, None, :, None]).sum(2)  # [B, 2l+1, U_out]
-            outputs.append(y.reshape(-1, dim * u_out))
+                y = (y.reshape(rows, dim, num_scalars, u_out) * scalars[:, None, :, None]).sum(2)  # [B, 2l+1, U_out]
+            outputs.append(y.reshape(rows, dim * u_out))
         if module._has_zero_blocks:
             outputs.append(x.new_zeros(x.shape[0], 1))
         out = torch.cat(outputs, dim=1).index_select(1, module._out_index)  # [B, dim_out]
@@ -192,7 +194,7 @@ class DenseSpeciesLinear(o3.FullyConnectedTensorProduct):
             self, self.irreps_in1, self.irreps_out, entries, num_species)
 
     def forward(self, x: torch.Tensor, attrs: torch.Tensor) -> torch.Tensor:
-        return _DegreeWiseMap.apply(self, x, attrs.reshape(-1, attrs.shape[-1]))  # [..., irreps_out.dim]
+        return _DegreeWiseMap.apply(self, x, attrs.reshape(math.prod(attrs.shape[:-1]), attrs.shape[-1]))  # [..., irreps_out.dim]
 
 
 class DenseChannelwiseProduct(o3.TensorProduct):
@@ -261,9 +263,10 @@ class DenseChannelwiseProduct(o3.TensorProduct):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         batch = x.shape[:-1]
-        a = x.index_select(-1, self._index1).reshape(-1, self.mul, self._d1, 1)  # [B, U, D1, 1]
-        b = y.index_select(-1, self._index2).reshape(-1, self.mul, 1, self._d2)  # [B, U, 1, D2]
-        paths = ((a * b).reshape(-1, self._d1 * self._d2) @ self._coupling).reshape(-1, self.mul, self._k)  # [B, U, K]
+        rows = math.prod(batch)  # explicit sizes: reshape(-1, ...) is ambiguous for zero rows
+        a = x.index_select(-1, self._index1).reshape(rows, self.mul, self._d1, 1)  # [B, U, D1, 1]
+        b = y.index_select(-1, self._index2).reshape(rows, self.mul, 1, self._d2)  # [B, U, 1, D2]
+        paths = ((a * b).reshape(rows * self.mul, self._d1 * self._d2) @ self._coupling).reshape(rows, self.mul, self._k)  # [B, U, K]
         weights = self.weight.view(-1, self.mul).t().index_select(1, self._path_of_column)  # [U, K]
-        out = (paths * weights).reshape(-1, self.mul * self._k).index_select(-1, self._out_index)  # [B, irreps_out.dim]
+        out = (paths * weights).reshape(rows, self.mul * self._k).index_select(-1, self._out_index)  # [B, irreps_out.dim]
         return out.reshape(*batch, self.irreps_out.dim)

@@ -150,3 +150,17 @@ def test_bad_arguments_are_refused():
         DenseChannelwiseProduct("4x0e+2x1o", "4x0e+2x1o", o3.Irreps(mid), instructions)
     with pytest.raises(ValueError, match="weighted 'uuu'"):
         DenseChannelwiseProduct("2x0e", "2x0e", "2x0e", [(0, 0, 0, "uvu", True)])
+
+
+def test_no_rows_and_no_batch_dimension():
+    """Zero atoms give empty outputs, and a single unbatched vector works, for every class."""
+    mid, instructions = product_paths(HIDDEN, HIDDEN, {ir for _, ir in HIDDEN}, "uuu", symmetric=True)
+    linear, species = DenseLinear(HIDDEN, HIDDEN), DenseSpeciesLinear(HIDDEN, HIDDEN, 3)
+    product = DenseChannelwiseProduct(HIDDEN, HIDDEN, o3.Irreps(mid), instructions)
+    for rows in ((0,), (), (2, 3)):
+        x, z = torch.randn(*rows, HIDDEN.dim), torch.randn(*rows, 3)
+        assert linear(x).shape == (*rows, HIDDEN.dim)
+        assert species(x, z).shape == (*rows, HIDDEN.dim)
+        assert product(x, x).shape == (*rows, product.irreps_out.dim)
+    x = torch.randn(HIDDEN.dim)
+    assert torch.allclose(linear(x), linear(x[None])[0])
