@@ -18,7 +18,8 @@ peak resident memory of one measurement is not inherited from another:
 Models: at their constructor defaults, float32, as the calculator runs them (``model.for_inference()``:
 eval mode, parameters that need no gradient); ``se3_node`` is ``SE3Potential`` with
 ``message_mixing="node"``, ``*_recompute`` the same with ``recompute_layers=True`` (each layer
-recomputed in the backward instead of storing its intermediates). Sizes whose memory, extrapolated
+recomputed in the backward instead of storing its intermediates), ``se3_whole`` the default with
+``chunk_edges=None`` (every layer attends all edges at once, as before 2026-12-07). Sizes whose memory, extrapolated
 linearly from the previous size, would exceed ``--memory-budget-gib`` are skipped (reported as
 such), and the largest size that fits the budget is extrapolated from the per-atom peak of the
 largest measured size.
@@ -41,6 +42,7 @@ REPEATS = [(2, 2, 1), (3, 2, 2), (4, 4, 3), (5, 5, 5), (8, 7, 7), (10, 9, 9), (1
 VARIANTS = {
     "gatv2": ("gatv2", {}),
     "se3": ("se3", {}),
+    "se3_whole": ("se3", {"chunk_edges": None}),
     "se3_node": ("se3", {"message_mixing": "node"}),
     "se3_recompute": ("se3", {"recompute_layers": True}),
     "se3_node_recompute": ("se3", {"message_mixing": "node", "recompute_layers": True}),

@@ -34,8 +34,9 @@ def neighbor_list(
 
     Returns
     -------
-    edge_index : ``[2, E]`` int64, rows (sender j, receiver i), in vesin's order (deterministic:
-        the same structure always gives the same graph).
+    edge_index : ``[2, E]`` int64, rows (sender j, receiver i), sorted by receiver, each
+        receiver's neighbours in vesin's order (deterministic: the same structure always gives the
+        same graph).
     cell_shift : ``[E, 3]`` int64 shift S such that
         :math:`\mathbf r_{ij} = \mathbf r_j - \mathbf r_i + S \cdot \mathrm{cell}`.
         Self-pairs are excluded, except a periodic self-image at a non-zero shift.
@@ -48,7 +49,8 @@ def neighbor_list(
     receiver, sender, shift = NeighborList(cutoff=float(cutoff), full_list=True).compute(
         positions, box, pbc.tolist() if pbc.any() else False, quantities="ijS"
     )
-    return np.stack([sender, receiver]).astype(np.int64, copy=False), shift.astype(np.int64, copy=False)
+    order = np.argsort(receiver, kind="stable")  # grouped by receiver (the runs SE3Potential attends one at a time)
+    return np.stack([sender[order], receiver[order]]).astype(np.int64, copy=False), shift[order].astype(np.int64, copy=False)
 
 
 def edge_vectors(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import copy
 import inspect
-from dataclasses import dataclass
+import bisect
+from dataclasses import dataclass, replace
 from typing import Any, Mapping, NamedTuple, Optional, Sequence, Union
 
 import torch
@@ -48,6 +49,9 @@ class ModelInputs:
     num_graphs: int  # B
     any_periodic: bool  # some structure has pbc all True (the default for computing stress)
     max_atoms: int  # atoms of the largest structure (the padded size of dense models)
+    # Runs of receivers (first edge, first atom) that a model attends one at a time, edges
+    # sorted by receiver (:func:`receiver_chunks`); empty: all edges at once.
+    receiver_chunks: tuple = ()
 
 
 def validate_inputs(
@@ -102,6 +106,34 @@ def validate_inputs(
     counts = torch.bincount(batch, minlength=num_graphs)  # [B]
     return ModelInputs(pos, index, edge_index, shift, cell, pbc, batch, num_graphs,
                        any_periodic=bool(pbc.all(dim=1).any()), max_atoms=int(counts.max()))
+
+
+def receiver_chunks(inputs: ModelInputs, max_edges: int) -> ModelInputs:
+    """``inputs`` with its edges split into runs of whole receivers of at most ``max_edges`` edges
+    each (a receiver with more edges is a run of its own), ``receiver_chunks = ((first edge, first
+    atom), ...)``; the edges are sorted by receiver first where they are not (stable, so each
+    receiver's neighbours keep their order; :func:`~equiformer_lite.data.neighbor_list` gives
+    them sorted). Unchanged when all edges fit in one run.
+    """
+    if not isinstance(max_edges, int) or isinstance(max_edges, bool) or max_edges < 1:
+        raise ValueError(f"max_edges must be a positive integer, got {max_edges!r}")
+    edge_index, shift = inputs.edge_index, inputs.shift
+    num_edges, num_nodes = edge_index.shape[1], inputs.pos.shape[0]
+    if num_edges <= max_edges:
+        return inputs
+    receiver = edge_index[1]
+    if bool((receiver[1:] < receiver[:-1]).any()):
+        order = torch.argsort(receiver, stable=True)  # [E]
+        edge_index, shift, receiver = edge_index[:, order], shift[order], receiver[order]
+    ptr = torch.zeros(num_nodes + 1, dtype=torch.long, device=receiver.device)
+    ptr[1:] = torch.bincount(receiver, minlength=num_nodes).cumsum(0)  # [N + 1] first edge of every atom
+    ptr = ptr.tolist()
+    chunks, first_node = [], 0
+    while first_node < num_nodes:  # greedy: as many whole receivers as fit, at least one
+        end = bisect.bisect_right(ptr, ptr[first_node] + max_edges) - 1  # last atom boundary within the budget
+        chunks.append((ptr[first_node], first_node))
+        first_node = max(end, first_node + 1)
+    return replace(inputs, edge_index=edge_index, shift=shift, receiver_chunks=tuple(chunks))
 
 
 def _centroids(pos: torch.Tensor, batch: torch.Tensor, num_graphs: int) -> torch.Tensor:

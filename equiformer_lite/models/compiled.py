@@ -52,6 +52,8 @@ class CompiledPotential:
 
     def __call__(self, data: Any, *, compute_forces: bool = True, compute_stress: Optional[bool] = None) -> dict[str, torch.Tensor]:
         inputs = data if isinstance(data, ModelInputs) else self.model.prepare_inputs(data)
+        # One graph for every size: no plan of receiver runs (Python numbers) for dynamo to specialise on.
+        inputs = dataclasses.replace(inputs, receiver_chunks=())
         compute_stress = stress_requested(inputs, compute_stress)
         # The tensors to differentiate enter the graph requiring grad (see AtomisticPotential.compute).
         strain = None

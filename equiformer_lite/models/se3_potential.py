@@ -22,7 +22,7 @@ from ..nn import (
     species_one_hot,
 )
 from .attention_weights import AttentionWeights
-from .base import AtomisticPotential, AtomReadout, ModelInputs, edge_vectors
+from .base import AtomisticPotential, AtomReadout, ModelInputs, edge_vectors, receiver_chunks
 
 __all__ = ["SE3Potential"]
 
@@ -91,6 +91,16 @@ class SE3Potential(AtomisticPotential):
         its second derivative. The results are the same (bit for bit on CPU, where the layers
         are deterministic); the weights and the saved model do not change. Eager only:
         ``torch.compile`` and ``equiformer-lite export`` trace the layers as usual.
+    chunk_edges : on inputs with more edges than this (default 16,384; ``None``: never), each
+        layer attends runs of whole receivers with at most this many edges one at a time, and when
+        gradients are recorded keeps only each run's inputs for the backward and computes the run
+        again there (``torch.utils.checkpoint``). The same function (to rounding: a float64 force
+        changes by ~1e-16), with far less memory and faster on large systems, whose per-edge
+        tensors no longer fit in the cache: water, 5 Å, float32, 2 CPU threads, at 3,000 atoms
+        about 190 instead of 950 KiB and 1.3 instead of 1.6 ms per atom, at 9,408 atoms 136
+        instead of 868 KiB and 1.2 instead of 3.5 ms (``benchmarks/README.md``). Molecules and
+        batches below the limit run as before. Eager only: ``torch.compile`` and ``equiformer-lite
+        export`` trace all edges at once.
     scale, shift : per-atom energy scale and shift (eV), set from data statistics.
     atomic_energies : per-element reference energies E0 (eV), a dict by symbol or a list.
     dtype : ``"float32"`` or ``"float64"`` (default: torch's default dtype). The model is *built*
@@ -138,6 +148,7 @@ class SE3Potential(AtomisticPotential):
         layer_readouts: bool = False,
         direct_forces: bool = False,
         recompute_layers: bool = False,
+        chunk_edges: Optional[int] = 16384,
         scale: float = 1.0,
         shift: float = 0.0,
         atomic_energies: Optional[Union[Mapping[str, float], Sequence[float]]] = None,
@@ -162,6 +173,8 @@ class SE3Potential(AtomisticPotential):
         for name, value in (("sh_lmax", sh_lmax), ("message_lmax", message_lmax)):
             if value is not None and (not isinstance(value, int) or value < lmax):
                 raise ValueError(f"{name} must be an integer >= lmax ({lmax}), got {value!r}")
+        if chunk_edges is not None and (isinstance(chunk_edges, bool) or not isinstance(chunk_edges, int) or chunk_edges < 1):
+            raise ValueError(f"chunk_edges must be a positive integer or None, got {chunk_edges!r}")
         if not isinstance(recompute_layers, bool):
             raise ValueError(f"recompute_layers must be True or False, got {recompute_layers!r}")
         if direct_forces and lmax < 1:
@@ -212,14 +225,23 @@ class SE3Potential(AtomisticPotential):
         )
         self.direct_force_head = DirectForceHead(self.irreps_hidden) if config["direct_forces"] else None
         self.recompute_layers = bool(config["recompute_layers"])
+        self.chunk_edges = config.get("chunk_edges")
 
-    def stages(self, species: torch.Tensor, vectors: torch.Tensor, edge_index: torch.Tensor) -> dict[str, torch.Tensor]:
+    def prepare_inputs(self, data: Any) -> ModelInputs:
+        """As the base class, and with more than ``chunk_edges`` edges their runs of whole receivers
+        (:func:`~equiformer_lite.models.base.receiver_chunks`), which the layers attend one at a time."""
+        inputs = super().prepare_inputs(data)
+        return inputs if self.chunk_edges is None else receiver_chunks(inputs, self.chunk_edges)
+
+    def stages(self, species: torch.Tensor, vectors: torch.Tensor, edge_index: torch.Tensor,
+               chunks: tuple = ()) -> dict[str, torch.Tensor]:
         """The output of every stage of the network on atoms ``species [N]`` joined by edges
         ``vectors [E, 3]`` (non-zero), ``edge_index [2, E]``, in order: ``"spherical harmonics"
         [E, (sh_lmax+1)^2]``, ``"radial features" [E, num_basis]``, ``"envelope" [E]``,
         ``"species embedding" [N, channels]``, ``"attention layer k" [N, irreps_hidden]`` for
         k = 1..num_layers, and ``"raw energies" [N]`` (the last layer's readout plus, with
         ``layer_readouts``, the earlier layers' linear readouts), before the energy head.
+        ``chunks``: the runs of receivers of :attr:`ModelInputs.receiver_chunks` (``chunk_edges``).
         :meth:`raw_energies` runs it; the layer-by-layer equivariance check reads it.
         """
         sh = self.spherical_harmonics(vectors)  # [E, (sh_lmax+1)^2]
@@ -229,7 +251,9 @@ class SE3Potential(AtomisticPotential):
         one_hot = species_one_hot(species, self.num_species, x.dtype)  # [N, num_species]
         raw = x.new_zeros(x.shape[0])
         for t, layer in enumerate(self.layers):
-            if self.recompute_layers and torch.is_grad_enabled() and not torch.compiler.is_compiling():
+            if chunks:  # runs of receivers, each recomputed in the backward (SE3AttentionLayer)
+                x = layer(x, sh, radial, envelope, edge_index, one_hot, chunks)
+            elif self.recompute_layers and torch.is_grad_enabled() and not torch.compiler.is_compiling():
                 # Saves the layer's inputs only; the backward runs the layer again (twice-
                 # differentiable, so training with force losses works through it). Not when
                 # compiling or exporting: inductor cannot recompute several regions of a graph
@@ -250,7 +274,9 @@ class SE3Potential(AtomisticPotential):
         species, edge_index = inputs.species, inputs.edge_index
         num_atoms = species.shape[0]
         lone = torch.arange(self.num_species, device=species.device)  # [S]
-        stages = self.stages(torch.cat([species, lone]), vectors, edge_index)
+        # (Traced whole when compiling or exporting: a plan of Python numbers would be baked in.)
+        chunks = () if torch.compiler.is_compiling() else inputs.receiver_chunks
+        stages = self.stages(torch.cat([species, lone]), vectors, edge_index, chunks)
         raw = stages["raw energies"]  # [N+S]
         coordination = scatter(stages["envelope"], edge_index[1], dim=0, dim_size=num_atoms, reduce="sum")  # [N]
         extras = {}

@@ -9,6 +9,7 @@ import torch
 from e3nn import o3
 from e3nn.nn import FullyConnectedNet
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 from torch_geometric.utils import scatter
 
 from .dense import DenseLinear
@@ -391,13 +392,19 @@ class SE3AttentionLayer(nn.Module):
         over each receiver's neighbours) and the messages they weigh: the values ``[E,
         irreps_value]`` with edge mixing, the tensor-product messages ``[E, irreps_mid]`` with node
         mixing."""
-        sender, receiver = edge_index[0], edge_index[1]
-        num_nodes = x.shape[0]
+        senders = self.source(x) if self.pair_messages else x  # [N, irreps_in]
+        return self._attend(senders, x, sh, radial, envelope, edge_index[0], edge_index[1])
+
+    def _attend(self, senders: torch.Tensor, receivers: torch.Tensor, sh: torch.Tensor, radial: torch.Tensor,
+                envelope: torch.Tensor, sender: torch.Tensor, receiver: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`attend` on edges from ``senders [N_s, irreps_in]`` (the node features, or their
+        ``source`` map with pair messages) to ``receivers [N_r, irreps_in]`` (``sender``/``receiver``
+        index them), so that a run of receivers with all their edges is attended on its own."""
         if self.pair_messages:
-            x_edge = self.source(x)[sender] + self.destination(x)[receiver]  # [E, irreps_in]
+            x_edge = senders[sender] + self.destination(receivers)[receiver]  # [E, irreps_in]
         else:
-            x_edge = x[sender]  # [E, irreps_in]
-        q = self.query(x)  # [N, irreps_qk]
+            x_edge = senders[sender]  # [E, irreps_in]
+        q = self.query(receivers)  # [N_r, irreps_qk]
         if self.message_mixing == "edge":
             # key_value(edge_tp(...)) without the [E, irreps_mid] messages (EdgeTensorProduct.mixed).
             blocks = self.edge_tp.mixed(x_edge, sh, radial, self.key_value, self._mixing)
@@ -408,10 +415,19 @@ class SE3AttentionLayer(nn.Module):
             k, v = self.key(m[:, : self._num_scalar_paths]), m  # [E, qk] from the 0e paths, [E, irreps_mid]
         logits = head_dot(q[receiver], k, self._qk_layout, self.num_heads) / math.sqrt(self.head_dim)  # [E, H]
         if self.attention == "softmax":
-            alpha = envelope_softmax(logits, envelope, receiver, num_nodes)  # [E, H]
+            alpha = envelope_softmax(logits, envelope, receiver, receivers.shape[0])  # [E, H]
         else:
             alpha = nn.functional.silu(logits) / self.avg_num_neighbors  # [E, H]
         return alpha, v
+
+    def _aggregate(self, senders: torch.Tensor, receivers: torch.Tensor, sh: torch.Tensor, radial: torch.Tensor,
+                   envelope: torch.Tensor, sender: torch.Tensor, receiver: torch.Tensor) -> torch.Tensor:
+        """The attention-weighted sum of the messages at each receiver, ``[N_r, dim]`` (values with
+        edge mixing, tensor-product messages with node mixing); arguments as :meth:`_attend`."""
+        alpha, v = self._attend(senders, receivers, sh, radial, envelope, sender, receiver)  # [E, H], [E, dim]
+        # The envelope also multiplies the message: a lone neighbour has alpha = 1 whatever u is.
+        messages = scale_heads(v, alpha * envelope.unsqueeze(-1), self._message_layout, self.num_heads)  # [E, dim]
+        return scatter(messages, receiver, dim=0, dim_size=receivers.shape[0], reduce="sum")  # [N_r, dim]
 
     def forward(
         self,
@@ -421,12 +437,17 @@ class SE3AttentionLayer(nn.Module):
         envelope: torch.Tensor,
         edge_index: torch.Tensor,
         node_attrs: Optional[torch.Tensor] = None,
+        chunks: tuple = (),
     ) -> torch.Tensor:
-        receiver, num_nodes = edge_index[1], x.shape[0]
-        alpha, v = self.attend(x, sh, radial, envelope, edge_index)  # [E, H], [E, dim] (values or TP messages)
-        # The envelope also multiplies the message: a lone neighbour has alpha = 1 whatever u is.
-        messages = scale_heads(v, alpha * envelope.unsqueeze(-1), self._message_layout, self.num_heads)  # [E, dim]
-        aggregated = scatter(messages, receiver, dim=0, dim_size=num_nodes, reduce="sum")  # [N, dim]
+        """``chunks``: runs of whole receivers ``((first edge, first node), ...)``, edges sorted by
+        receiver (``ModelInputs.receiver_chunks``), each attended on its own; when gradients are
+        recorded, a run keeps only its inputs and is computed again in the backward, so that the
+        per-edge intermediates of one run live at a time. The result does not depend on them."""
+        senders = self.source(x) if self.pair_messages else x  # [N, irreps_in]
+        if not chunks:
+            aggregated = self._aggregate(senders, x, sh, radial, envelope, edge_index[0], edge_index[1])
+        else:
+            aggregated = torch.cat(list(_receiver_chunks(self._aggregate, chunks, senders, x, sh, radial, envelope, edge_index)))
         if self.message_mixing == "node":
             aggregated = self.value(aggregated)  # [N, irreps_value]
         pre = self.output(aggregated)  # [N, irreps_pre]
@@ -439,3 +460,19 @@ class SE3AttentionLayer(nn.Module):
     def extra_repr(self) -> str:
         return (f"irreps_in={self.irreps_in}, irreps_out={self.irreps_out}, num_heads={self.num_heads}, "
                 f"attention={self.attention}, pair_messages={self.pair_messages}, message_mixing={self.message_mixing}")
+
+
+def _receiver_chunks(aggregate, chunks: tuple, senders: torch.Tensor, x: torch.Tensor, sh: torch.Tensor,
+                     radial: torch.Tensor, envelope: torch.Tensor, edge_index: torch.Tensor):
+    """``aggregate`` on each run of receivers with all their edges (edges sorted by receiver),
+    recomputed in the backward when gradients are recorded; yields ``[N_c, dim]`` per chunk."""
+    edge_starts = [c[0] for c in chunks] + [edge_index.shape[1]]
+    node_starts = [c[1] for c in chunks] + [x.shape[0]]
+    edge_sizes = [b - a for a, b in zip(edge_starts[:-1], edge_starts[1:])]
+    node_sizes = [b - a for a, b in zip(node_starts[:-1], node_starts[1:])]
+    pieces = zip(x.split(node_sizes), sh.split(edge_sizes), radial.split(edge_sizes), envelope.split(edge_sizes),
+                 edge_index.split(edge_sizes, dim=1), node_starts)
+    recompute = torch.is_grad_enabled() and not torch.compiler.is_compiling()
+    for receivers, sh_c, radial_c, envelope_c, index_c, first_node in pieces:
+        args = (senders, receivers, sh_c, radial_c, envelope_c, index_c[0], index_c[1] - first_node)
+        yield checkpoint(aggregate, *args, use_reentrant=False) if recompute else aggregate(*args)

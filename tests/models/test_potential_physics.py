@@ -52,6 +52,7 @@ VARIANTS = {
         "node-mixing": dict(message_mixing="node"),
         "node-mixing+silu+sender-only": dict(message_mixing="node", attention="silu", avg_num_neighbors=5.0,
                                              pair_messages=False),
+        "receiver-runs": dict(chunk_edges=20),  # each layer attends runs of <= 20 edges, recomputed in the backward
     },
     "gatv2": {
         "skip": {},
