@@ -225,7 +225,7 @@ class SE3Potential(AtomisticPotential):
         )
         self.direct_force_head = DirectForceHead(self.irreps_hidden) if config["direct_forces"] else None
         self.recompute_layers = bool(config["recompute_layers"])
-        self.chunk_edges = config.get("chunk_edges")
+        self.chunk_edges = config["chunk_edges"]
 
     def prepare_inputs(self, data: Any) -> ModelInputs:
         """As the base class, and with more than ``chunk_edges`` edges their runs of whole receivers

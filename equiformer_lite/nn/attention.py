@@ -12,7 +12,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 from torch_geometric.utils import scatter
 
-from .dense import DenseLinear
+from .dense import DenseLinear, weights_of
 from .irreps_tools import check_divisible, head_dot, irreps_layout, product_paths, scale_heads, split_irreps
 from .nonlinearity import NormNonlinearity, build_gate
 from .product import NodeTensorSquare
@@ -66,8 +66,9 @@ class EdgeTensorProduct(nn.Module):
           :math:`(j; k, p, i)`, so that one product with the harmonics gives the group's coupling
           matrices, laid out so that the products after it need no transposed copy;
         * ``_mix_rows``, ``_mix_scales``: where each group's mixing matrix
-          :math:`[P_g \cdot \text{mul}, \text{mul}_\text{out}]` (one per linear output block that
-          reads the group) lies in ``linear.weight``, and the linear's path weight of every entry;
+          :math:`[P_g \cdot \text{mul}, \sum \text{mul}_\text{out}]` (the blocks of every linear
+          output that reads the group, side by side) lies in ``linear.weight``, and the linear's
+          path weight of every entry;
         * ``_mix_radial_order``: the radial MLP's columns (one per path and channel, in e3nn's
           instruction order) reordered group by group.
         """
@@ -112,14 +113,17 @@ class EdgeTensorProduct(nn.Module):
                 radial_order.append(torch.arange(weight_starts[n], weight_starts[n + 1]))
             self.register_buffer(f"_mix_coupling_{len(planned)}", coupling.reshape(self.irreps_sh.dim, -1).to(torch.get_default_dtype()),
                                  persistent=False)
-            group_reads = []
+            group_reads, group_rows, group_scales = [], [], []
             for i_out, flat, (mul_in, mul_out), weight in reads.get(block, []):
                 path_rows = torch.tensor([where[ins.i_out][1] for _, ins in members])  # [P] first row of each path
                 entries = flat + ((path_rows[:, None, None] + torch.arange(mul)[None, :, None]) * mul_out
                                   + torch.arange(mul_out)[None, None, :])  # [P, mul, mul_out]
-                rows.append(entries.reshape(-1))
-                scales.append(torch.full((entries.numel(),), weight, dtype=torch.float64))
+                group_rows.append(entries.reshape(len(members) * mul, mul_out))
+                group_scales.append(torch.full(group_rows[-1].shape, weight, dtype=torch.float64))
                 group_reads.append((i_out, mul_out))
+            if group_reads:  # the group's matrix [P * mul, sum of mul_out], the reads side by side
+                rows.append(torch.cat(group_rows, dim=1).reshape(-1))
+                scales.append(torch.cat(group_scales, dim=1).reshape(-1))
             planned.append(MixedGroup(i_in, len(members), dim_in, dim_out, mul, tuple(group_reads)))
 
         if not rows:
@@ -130,6 +134,13 @@ class EdgeTensorProduct(nn.Module):
         self.register_buffer("_mix_radial_order", order, persistent=False)
         identity = bool((order == torch.arange(order.numel())).all())
         return MixingPlan(tuple(planned), identity, irreps_layout(self.irreps_in), irreps_layout(linear.irreps_out))
+
+    def _mixing_matrices(self, linear: o3.Linear, plan: "MixingPlan") -> list[torch.Tensor]:
+        """The mixing matrix ``[P_g * mul, sum of mul_out]`` of every group that some output block
+        reads (those blocks' weights side by side): rows of ``linear.weight`` times their path weights."""
+        shapes = [(g.num_paths * g.mul, sum(mul_out for _, mul_out in g.reads)) for g in plan.groups if g.reads]
+        flat = torch.split(linear.weight[self._mix_rows] * self._mix_scales, [rows * cols for rows, cols in shapes])
+        return [w.view(shape) for w, shape in zip(flat, shapes)]
 
     def mixed(self, x_edge: torch.Tensor, sh: torch.Tensor, radial: torch.Tensor, linear: o3.Linear,
               plan: "MixingPlan") -> list[torch.Tensor]:
@@ -149,8 +160,9 @@ class EdgeTensorProduct(nn.Module):
         (:math:`Y` the harmonics, :math:`R` the radial weights, :math:`W^b` the rows of the
         linear's weight block that read path :math:`p`, :math:`\beta_b` its path weight). Per
         group: one matrix product gives its coupling matrices, then one batched product, one
-        product with the radial weights and one matrix product: about a third of the operations
-        of a loop over paths, which at 21 atoms is what the step costs.
+        product with the radial weights and one matrix product for all the output blocks that
+        read the group (keys and values side by side): about a third of the operations of a loop
+        over paths, which at 21 atoms is what the step costs.
 
         Shapes: ``[E, irreps_in.dim]``, ``[E, irreps_sh.dim]``, ``[E, num_basis]`` -> one block
         ``[E, mul * (2l+1)]`` per entry of ``linear.irreps_out`` (their concatenation is the linear's output).
@@ -160,8 +172,7 @@ class EdgeTensorProduct(nn.Module):
         if not plan.radial_in_order:
             weights = weights.index_select(1, self._mix_radial_order)  # paths group by group
         weights = torch.split(weights, [g.num_paths * g.mul for g in plan.groups], dim=-1)  # [E, P_g * mul]
-        mixing = iter(torch.split(linear.weight[self._mix_rows] * self._mix_scales,
-                                  [g.num_paths * g.mul * mul_out for g in plan.groups for _, mul_out in g.reads]))
+        mixing = iter(weights_of(self, linear.weight, lambda: self._mixing_matrices(linear, plan)))
         x_blocks = [b.reshape(num_edges, mul, dim).transpose(1, 2)
                     for b, (mul, dim) in zip(split_irreps(x_edge, plan.in_layout), plan.in_layout)]  # [E, 2l1+1, mul]
         outputs: list = [None] * len(plan.out_layout)
@@ -172,10 +183,14 @@ class EdgeTensorProduct(nn.Module):
             y = c * x_blocks[g.i_in] if g.dim_in == 1 else torch.bmm(c, x_blocks[g.i_in])  # [E, (2l3+1)*P, mul]
             y = y.view(num_edges, g.dim_out, g.num_paths, g.mul) * weight.reshape(num_edges, 1, g.num_paths, g.mul)
             y = y.view(num_edges * g.dim_out, g.num_paths * g.mul)  # [E*(2l3+1), P*mul], no copy
-            # One product per output block read (not one joint product sliced afterwards: the
-            # backward of every slice fills a zero tensor as large as the joint product).
-            for i_out, mul_out in g.reads:
-                block = torch.mm(y, next(mixing).reshape(g.num_paths * g.mul, mul_out)).view(num_edges, g.dim_out, mul_out)
+            if not g.reads:
+                continue
+            # One product for every output block that reads the group, split (not sliced: the
+            # backward of a slice fills a zero tensor as large as the product, a split's is one cat).
+            widths = [mul_out for _, mul_out in g.reads]
+            joint = torch.mm(y, next(mixing)).view(num_edges, g.dim_out, sum(widths))  # [E, 2l3+1, sum mul_out]
+            blocks = torch.split(joint, widths, dim=-1) if len(widths) > 1 else (joint,)
+            for (i_out, _), block in zip(g.reads, blocks):
                 outputs[i_out] = block if outputs[i_out] is None else outputs[i_out] + block
         return [x_edge.new_zeros(num_edges, mul * dim) if total is None else total.transpose(1, 2).reshape(num_edges, mul * dim)
                 for total, (mul, dim) in zip(outputs, plan.out_layout)]  # [E, mul * (2l+1)] per output block

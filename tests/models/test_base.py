@@ -44,3 +44,21 @@ def test_the_inference_copy_computes_the_same_with_frozen_weights(model_class):
     for key in ("energy", "forces", "stress"):
         assert torch.equal(ours[key], theirs[key]), key
     assert ours["forces"].abs().max() > 0
+
+
+def test_the_inference_copy_sees_new_weights():
+    """Its kept weight matrices (``nn.dense.weights_of``) follow ``load_state_dict``: after loading
+    another model's weights it computes what that model computes, on the first call and after."""
+    torch.manual_seed(0)
+    first = SE3Potential(["Si"], cutoff=3.0, dtype="float64")
+    second = SE3Potential(["Si"], cutoff=3.0, dtype="float64")
+    atoms = bulk("Si", "diamond", a=5.43, cubic=True)
+    atoms.rattle(0.05, seed=1)
+    graph = atoms_to_graph(atoms, first.graph_cutoff, dtype=torch.float64, with_labels=False)
+    frozen = first.for_inference()
+    before = frozen(graph)["forces"]
+    assert torch.equal(frozen(graph)["forces"], before)  # the kept matrices, second call
+    frozen.load_state_dict(second.state_dict())
+    for _ in range(2):
+        assert torch.equal(frozen(graph)["forces"], second.eval()(graph)["forces"])
+    assert not torch.allclose(before, second(graph)["forces"])

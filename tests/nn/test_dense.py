@@ -164,3 +164,44 @@ def test_no_rows_and_no_batch_dimension():
         assert product(x, x).shape == (*rows, product.irreps_out.dim)
     x = torch.randn(HIDDEN.dim)
     assert torch.allclose(linear(x), linear(x[None])[0])
+
+
+def _frozen_modules():
+    """A module of each kind that keeps assembled weights, with its inputs (float64)."""
+    with float64_default_dtype():
+        instructions = product_paths(HIDDEN, HIDDEN, {ir for _, ir in HIDDEN}, "uuu", symmetric=True)
+        square = DenseChannelwiseProduct(HIDDEN, HIDDEN, o3.Irreps(instructions[0]), instructions[1])
+        modules = {
+            "linear": (DenseLinear(HIDDEN, HIDDEN), lambda: (HIDDEN.randn(5, -1),)),
+            "species": (DenseSpeciesLinear(HIDDEN, HIDDEN, 3), lambda: (HIDDEN.randn(5, -1), torch.eye(3)[[0, 2, 1, 1, 0]])),
+            "channel-wise": (square, lambda: (HIDDEN.randn(5, -1), HIDDEN.randn(5, -1))),
+        }
+    return modules
+
+
+@pytest.mark.parametrize("name", ["linear", "species", "channel-wise"])
+def test_frozen_weights_are_kept_until_they_change(name):
+    """An inference copy (weights without gradient) keeps its assembled matrices; a new weight
+    (``load_state_dict``, an in-place change) is seen at once; trainable weights keep none."""
+    module, make_inputs = _frozen_modules()[name]
+    with float64_default_dtype():
+        inputs = make_inputs()
+    trainable = module(*inputs)
+    assert "_frozen_weights" not in module.__dict__  # trainable: assembled on every call
+    module.requires_grad_(False)
+    torch.testing.assert_close(module(*inputs), trainable, rtol=0, atol=0)
+    kept = module.__dict__["_frozen_weights"][1]
+    module(*inputs)
+    assert module.__dict__["_frozen_weights"][1] is kept  # not rebuilt
+    state = {k: torch.randn_like(v) for k, v in module.state_dict().items()}
+    module.load_state_dict(state)
+    changed = module(*inputs)
+    module.requires_grad_(True)
+    torch.testing.assert_close(changed, module(*inputs), rtol=0, atol=0)
+    module.requires_grad_(False)
+    with torch.no_grad():
+        module.weight.mul_(2.0)
+    doubled = module(*inputs)
+    module.requires_grad_(True)
+    torch.testing.assert_close(doubled, module(*inputs), rtol=0, atol=0)
+    assert not torch.allclose(doubled, changed)
