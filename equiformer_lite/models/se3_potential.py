@@ -97,8 +97,8 @@ class SE3Potential(AtomisticPotential):
         again there (``torch.utils.checkpoint``). The same function (to rounding: a float64 force
         changes by ~1e-16), with far less memory and faster on large systems, whose per-edge
         tensors no longer fit in the cache: water, 5 Å, float32, 2 CPU threads, at 3,000 atoms
-        about 190 instead of 950 KiB and 1.3 instead of 1.6 ms per atom, at 9,408 atoms 136
-        instead of 868 KiB and 1.2 instead of 3.5 ms (``benchmarks/README.md``). Molecules and
+        about 190 instead of 960 KiB and 1.2 instead of 1.55 ms per atom, at 9,408 atoms 135
+        instead of 865 KiB and 1.4 instead of 2.9 ms (``benchmarks/README.md``). Molecules and
         batches below the limit run as before. Eager only: ``torch.compile`` and ``equiformer-lite
         export`` trace all edges at once.
     scale, shift : per-atom energy scale and shift (eV), set from data statistics.
