@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import bisect
 import copy
 import inspect
-import bisect
 from dataclasses import dataclass, replace
 from typing import Any, Mapping, NamedTuple, Optional, Sequence, Union
 
