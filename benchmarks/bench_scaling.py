@@ -19,10 +19,11 @@ Models: at their constructor defaults, float32, as the calculator runs them (``m
 eval mode, parameters that need no gradient); ``se3_node`` is ``SE3Potential`` with
 ``message_mixing="node"``, ``*_recompute`` the same with ``recompute_layers=True`` (each layer
 recomputed in the backward instead of storing its intermediates), ``se3_whole`` the default with
-``chunk_edges=None`` (every layer attends all edges at once, as before 2026-12-07). Sizes whose memory, extrapolated
-linearly from the previous size, would exceed ``--memory-budget-gib`` are skipped (reported as
-such), and the largest size that fits the budget is extrapolated from the per-atom peak of the
-largest measured size.
+``chunk_edges=None`` (every layer attends all edges at once, as before 2026-12-07), ``a2i``
+``A2IPotential`` (attention over all atoms of the cell, no edges: its memory grows with the
+square of the atoms, and the budget check and the largest size are extrapolated so). Sizes whose memory, extrapolated
+from the previous size, would exceed ``--memory-budget-gib`` are skipped (reported as such), and
+the largest size that fits the budget is extrapolated from the peak of the largest measured size.
 """
 
 from __future__ import annotations
@@ -46,7 +47,11 @@ VARIANTS = {
     "se3_node": ("se3", {"message_mixing": "node"}),
     "se3_recompute": ("se3", {"recompute_layers": True}),
     "se3_node_recompute": ("se3", {"message_mixing": "node", "recompute_layers": True}),
+    "a2i": ("a2i", {}),
 }
+# How peak memory grows with the atoms (for the budget check and the largest size that fits):
+# linearly for the local models, with the square of the atoms for A2I's attention over all atoms.
+MEMORY_EXPONENT = {"a2i": 2}
 
 
 def _rss_bytes(field: str) -> int:
@@ -73,7 +78,7 @@ def child(name: str, repeat: tuple[int, int, int], threads: int) -> dict:
     model_type, overrides = VARIANTS[name]
     model = build_model(model_type, species=["H", "O"], dtype="float32", **overrides).for_inference()
     start = time.perf_counter()
-    graph = atoms_to_graph(atoms, model.cutoff, dtype=torch.float32, with_labels=False)
+    graph = atoms_to_graph(atoms, model.graph_cutoff, dtype=torch.float32, with_labels=False)
     graph_s = time.perf_counter() - start
     num_atoms, num_edges = len(atoms), int(graph.edge_index.shape[1])
 
@@ -106,6 +111,11 @@ def child(name: str, repeat: tuple[int, int, int], threads: int) -> dict:
     }
 
 
+def predicted_bytes(row: dict, atoms: int, exponent: int) -> float:
+    """Peak memory at ``atoms`` extrapolated from a measured ``row`` (peak ~ atoms ** exponent)."""
+    return row["peak_mib"] * 2**20 * (atoms / row["atoms"]) ** exponent
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=["gatv2", "se3"], choices=sorted(VARIANTS))
@@ -129,8 +139,9 @@ def main() -> None:
             atoms = 24 * repeat[0] * repeat[1] * repeat[2]
             if atoms > args.max_atoms:
                 break
-            if previous and previous["kib_per_atom"] * 1024 * atoms > budget:
-                print(f"{model:>6} {atoms:>7}  skipped: ~{previous['kib_per_atom'] * atoms / 2**20:.1f} GiB predicted > budget")
+            predicted = previous and predicted_bytes(previous, atoms, MEMORY_EXPONENT.get(model, 1))
+            if previous and predicted > budget:
+                print(f"{model:>6} {atoms:>7}  skipped: ~{predicted / 2**30:.1f} GiB predicted > budget")
                 rows.append({"model": model, "atoms": atoms, "skipped": "memory budget"})
                 continue
             env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
@@ -146,8 +157,11 @@ def main() -> None:
             print(f"{model:>6} {row['atoms']:>7} {row['edges']:>10} {row['graph_s']:>8.2f} {row['energy_forces_s']:>8.3f} "
                   f"{row['us_per_atom']:>8.1f} {row['peak_mib']:>9.0f} {row['kib_per_atom']:>9.1f}", flush=True)
         if previous:
-            largest = int(budget / (previous["kib_per_atom"] * 1024))
-            print(f"{model:>6}: at {previous['kib_per_atom']:.0f} KiB/atom, {args.memory_budget_gib:g} GiB hold ~{largest:,} atoms")
+            exponent = MEMORY_EXPONENT.get(model, 1)
+            largest = int(previous["atoms"] * (budget / (previous["peak_mib"] * 2**20)) ** (1 / exponent))
+            growth = "linear" if exponent == 1 else f"peak ~ atoms^{exponent}"
+            print(f"{model:>6}: from {previous['atoms']:,} atoms ({previous['peak_mib']:.0f} MiB, {growth}), "
+                  f"{args.memory_budget_gib:g} GiB hold ~{largest:,} atoms")
             rows.append({"model": model, "extrapolated_max_atoms": largest, "budget_gib": args.memory_budget_gib})
     if args.json:
         with open(args.json, "w") as f:
