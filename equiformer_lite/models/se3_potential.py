@@ -90,7 +90,8 @@ class SE3Potential(AtomisticPotential):
         works through it, with a smaller saving: a force loss keeps the recomputed backward for
         its second derivative. The results are the same (bit for bit on CPU, where the layers
         are deterministic); the weights and the saved model do not change. Eager only:
-        ``torch.compile`` and ``equiformer-lite export`` trace the layers as usual.
+        ``torch.compile`` and ``equiformer-lite export`` trace the layers as usual. On inputs
+        split into runs of receivers (``chunk_edges``) the runs are recomputed instead.
     chunk_edges : on inputs with more edges than this (default 16,384; ``None``: never), each
         layer attends runs of whole receivers with at most this many edges one at a time, and when
         gradients are recorded keeps only each run's inputs for the backward and computes the run

@@ -177,14 +177,14 @@ class EdgeTensorProduct(nn.Module):
                     for b, (mul, dim) in zip(split_irreps(x_edge, plan.in_layout), plan.in_layout)]  # [E, 2l1+1, mul]
         outputs: list = [None] * len(plan.out_layout)
         for n, (g, weight) in enumerate(zip(plan.groups, weights)):
+            if not g.reads:  # no output block reads these paths
+                continue
             c = (sh @ getattr(self, f"_mix_coupling_{n}")).view(num_edges, g.dim_out * g.num_paths, g.dim_in)  # [E, (2l3+1)*P, 2l1+1]
             # (A batched product with one inner element is an outer product: broadcast it, MKL's
             # batched GEMM is several times slower on it.)
             y = c * x_blocks[g.i_in] if g.dim_in == 1 else torch.bmm(c, x_blocks[g.i_in])  # [E, (2l3+1)*P, mul]
             y = y.view(num_edges, g.dim_out, g.num_paths, g.mul) * weight.reshape(num_edges, 1, g.num_paths, g.mul)
             y = y.view(num_edges * g.dim_out, g.num_paths * g.mul)  # [E*(2l3+1), P*mul], no copy
-            if not g.reads:
-                continue
             # One product for every output block that reads the group, split (not sliced: the
             # backward of a slice fills a zero tensor as large as the product, a split's is one cat).
             widths = [mul_out for _, mul_out in g.reads]

@@ -1,14 +1,16 @@
 """Runs of receivers (``SE3Potential(chunk_edges=...)``): the plan made at the door, and the model
 attending one run at a time computes the same energies, forces, stress and training gradients."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 from ase import Atoms
 
 from equiformer_lite import atoms_to_batch, atoms_to_graph, keys
 from equiformer_lite.models.base import receiver_chunks
-from equiformer_lite.testing import no_host_sync
-from tests.conftest import CUTOFF, diamond, ethanol, small_potential, water_box
+from equiformer_lite.testing import model_equivariance_errors, no_host_sync
+from tests.conftest import CUTOFF, diamond, energy_conditioning, eq_bound, ethanol, small_potential, water_box
 
 
 def _batch():
@@ -45,7 +47,7 @@ def test_unsorted_edges_are_sorted_with_their_shifts():
     model = small_potential("se3", chunk_edges=None)
     inputs = model.prepare_inputs(_batch())
     order = torch.randperm(inputs.edge_index.shape[1], generator=torch.Generator().manual_seed(0))
-    shuffled = type(inputs)(**{**inputs.__dict__, "edge_index": inputs.edge_index[:, order], "shift": inputs.shift[order]})
+    shuffled = replace(inputs, edge_index=inputs.edge_index[:, order], shift=inputs.shift[order])
     chunked = receiver_chunks(shuffled, 25)
     assert bool((chunked.edge_index[1][1:] >= chunked.edge_index[1][:-1]).all())
     edges = lambda ei, sh: sorted(map(tuple, torch.cat([ei.T, sh.long()], dim=1).tolist()))  # noqa: E731
@@ -94,3 +96,14 @@ def test_runs_read_no_tensor_value_in_forward():
     assert inputs.receiver_chunks
     with no_host_sync():
         model(inputs)[keys.FORCES].square().sum().backward()
+
+
+def test_runs_are_equivariant(dtype):
+    """Rotations with reflections and translations of a periodic box attended in runs of <= 15 edges."""
+    model = small_potential("se3", dtype, chunk_edges=15)
+    graph = atoms_to_graph(water_box(), CUTOFF, dtype=dtype)
+    assert len(model.prepare_inputs(graph).receiver_chunks) > 3
+    errors = model_equivariance_errors(model, graph, n_trials=4, reflections=True)
+    errors[keys.ENERGY] *= energy_conditioning(model, water_box())  # relative to the per-atom terms
+    assert {keys.FORCES, keys.STRESS} <= set(errors)
+    assert all(v < eq_bound(dtype, k) for k, v in errors.items()), errors
