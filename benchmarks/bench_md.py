@@ -12,8 +12,8 @@ fresh process, one after another, on ``--threads`` threads (time nothing else on
   (``benchmarks/peers/mace_md.py``), through ``MACECalculator``;
 * ``se3``: ``SE3Potential`` at its defaults (16 channels, lmax 2, 3 layers); ``se3_recipe``: the
   model of ``configs/se3_molecule.yaml`` (64 channels); ``se3_node``, ``se3_recipe_node``: the same
-  with ``message_mixing="node"``; ``gatv2``: ``configs/gatv2_molecule.yaml``; through
-  ``EquiformerCalculator``;
+  with ``message_mixing="node"``; ``gatv2``: ``configs/gatv2_molecule.yaml``; ``gatv2_thesis``:
+  the same with ``angular_lmax=0`` (distances only); through ``EquiformerCalculator``;
 * ``NAME:compile``: the same model through ``EquiformerCalculator(model, compile=True)``
   (``torch.compile``, one graph with forces; the compilation is in the first step, reported apart);
 * ``NAME:export``: the same model exported (``equiformer_lite.export``: torch.export +
@@ -56,6 +56,7 @@ MODELS = {
     "se3_recipe": ("configs/se3_molecule.yaml", {}),
     "se3_recipe_node": ("configs/se3_molecule.yaml", {"message_mixing": "node"}),
     "gatv2": ("configs/gatv2_molecule.yaml", {}),
+    "gatv2_thesis": ("configs/gatv2_molecule.yaml", {"angular_lmax": 0}),  # distances only, as before 2026-12-07
 }
 DEFAULT_RUNS = ["mace", "se3", "se3:compile", "se3:export", "se3_recipe", "se3_recipe:export",
                 "gatv2", "gatv2:compile", "gatv2:export"]

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch_geometric.utils import scatter
 
-from ..nn import GATv2Layer, PyramidalReadout, RadialEmbedding
+from ..nn import EdgeSphericalHarmonics, GATv2Layer, PyramidalReadout, RadialEmbedding
 from .attention_weights import AttentionWeights
 from .base import AtomisticPotential, AtomReadout, ModelInputs, edge_vectors
 
@@ -66,6 +66,14 @@ class GATv2Potential(AtomisticPotential):
     attention_activation : :math:`\sigma_a` inside the attention, ``"silu"`` (Swish-1, the thesis)
         or ``"leaky_relu"`` (GATv2's original).
     readout_widths : hidden widths of the pyramidal head.
+    angular_lmax : 0 (default, the thesis): the layers see distances only. :math:`L > 0`: every
+        layer adds to its messages the angular invariants of a learned neighbour density, degrees
+        0..L (:class:`~equiformer_lite.nn.gatv2.DensityInvariants`: three-body terms, still
+        invariant, smooth at the cutoff and zero for an atom without neighbours).
+    angular_channels : channels of that density (default: ``channels``); its per-edge cost is
+        proportional to ``angular_channels * (angular_lmax + 1)^2``.
+    avg_num_neighbors : :math:`\bar n`, the divisor of those densities (set by the trainer from the
+        training data; unused with ``angular_lmax=0``).
     scale, shift : per-atom energy scale :math:`\sigma` and shift :math:`\mu` (eV).
     atomic_energies : per-element E0s (eV), a dict by symbol or a list in ``species`` order.
     dtype : ``"float32"`` or ``"float64"`` (default: torch's default dtype).
@@ -95,6 +103,9 @@ class GATv2Potential(AtomisticPotential):
         layer_norm: bool = True,
         attention_activation: str = "silu",
         readout_widths: Sequence[int] = (64, 32, 16, 16),
+        angular_lmax: int = 0,
+        angular_channels: Optional[int] = None,
+        avg_num_neighbors: float = 1.0,
         scale: float = 1.0,
         shift: float = 0.0,
         atomic_energies: Optional[Union[Mapping[str, float], Sequence[float]]] = None,
@@ -105,6 +116,12 @@ class GATv2Potential(AtomisticPotential):
         for name, value in (("channels", channels), ("num_heads", num_heads), ("num_layers", num_layers), ("num_basis", num_basis)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not isinstance(angular_lmax, int) or angular_lmax < 0:
+            raise ValueError(f"angular_lmax must be a non-negative integer, got {angular_lmax!r}")
+        if angular_channels is not None and (not isinstance(angular_channels, int) or angular_channels < 1):
+            raise ValueError(f"angular_channels must be a positive integer or None, got {angular_channels!r}")
+        if not avg_num_neighbors > 0:
+            raise ValueError(f"avg_num_neighbors must be positive, got {avg_num_neighbors!r}")
         if edge_features not in EDGE_FEATURES:
             raise ValueError(f"unknown edge_features '{edge_features}', choose one of {list(EDGE_FEATURES)}")
         config["readout_widths"] = list(readout_widths)
@@ -124,35 +141,43 @@ class GATv2Potential(AtomisticPotential):
                 update=config["update"],
                 layer_norm=config["layer_norm"],
                 attention_activation=config["attention_activation"],
+                angular_lmax=config.get("angular_lmax", 0),
+                angular_channels=config.get("angular_channels"),
+                avg_num_neighbors=config.get("avg_num_neighbors", 1.0),
             )
             for _ in range(config["num_layers"])
         )
+        angular = config.get("angular_lmax", 0)
+        self.sh = EdgeSphericalHarmonics(angular) if angular else None
         self.readout = PyramidalReadout(channels, config["readout_widths"], layer_norm=config["layer_norm"])
 
-    def _edge_inputs(self, edge_vectors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _edge_inputs(self, edge_vectors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
+        """Edge features ``[E, edge_dim]``, envelope ``[E]`` and, with ``angular_lmax``, the
+        harmonics of the edge directions ``[E, (angular_lmax+1)^2]`` (else None)."""
         lengths = edge_vectors.norm(dim=-1)  # [E], non-zero (checked by the caller)
+        sh = None if self.sh is None else self.sh(edge_vectors)
         if self.config["edge_features"] == "distance":
-            return lengths.unsqueeze(-1), self.radial.envelope(lengths)  # [E, 1] raw distance, Å; [E]
-        return self.radial(lengths)  # [E, num_basis] Bessel functions times the envelope, [E]
+            return lengths.unsqueeze(-1), self.radial.envelope(lengths), sh  # [E, 1] raw distance, Å; [E]
+        return (*self.radial(lengths), sh)  # [E, num_basis] Bessel functions times the envelope, [E]
 
-    def _run_layers(self, h, edge_features, envelope, edge_index, attention: Optional[list] = None) -> torch.Tensor:
+    def _run_layers(self, h, edge_features, envelope, sh, edge_index, attention: Optional[list] = None) -> torch.Tensor:
         for layer in self.layers:
             if attention is None:
-                h = layer(h, edge_features, envelope, edge_index)
+                h = layer(h, edge_features, envelope, edge_index, sh=sh)
             else:
-                h, alpha = layer(h, edge_features, envelope, edge_index, return_attention=True)
+                h, alpha = layer(h, edge_features, envelope, edge_index, return_attention=True, sh=sh)
                 attention.append(alpha)
         return h  # [N, channels]
 
     def raw_energies(self, inputs: ModelInputs, positions: torch.Tensor, cell: torch.Tensor) -> AtomReadout:
         vectors = edge_vectors(positions, inputs.edge_index, inputs.shift, cell, inputs.batch)  # [E, 3]
-        edge_features, envelope = self._edge_inputs(vectors)
+        edge_features, envelope, sh = self._edge_inputs(vectors)
         # One pass over the atoms and, appended, one lone atom of every species (no edges reach
         # those): their readouts are the reference that makes an atom with no neighbour get E0.
         species, edge_index = inputs.species, inputs.edge_index
         num_atoms = species.shape[0]
         lone = torch.arange(self.num_species, device=species.device)  # [S]
-        h = self._run_layers(self.embedding(torch.cat([species, lone])), edge_features, envelope, edge_index)  # [N+S, channels]
+        h = self._run_layers(self.embedding(torch.cat([species, lone])), edge_features, envelope, sh, edge_index)  # [N+S, channels]
         raw = self.readout(h)  # [N+S]
         coordination = scatter(envelope, edge_index[1], dim=0, dim_size=num_atoms, reduce="sum")  # [N]
         return AtomReadout(raw[:num_atoms], raw[num_atoms:], coordination)
@@ -164,7 +189,7 @@ class GATv2Potential(AtomisticPotential):
         over its neighbours j lie in [0, 1] and sum to one."""
         inputs = self.prepare_inputs(data)
         vectors = edge_vectors(inputs.pos, inputs.edge_index, inputs.shift, inputs.cell, inputs.batch)
-        edge_features, envelope = self._edge_inputs(vectors)
+        edge_features, envelope, sh = self._edge_inputs(vectors)
         attention: list[torch.Tensor] = []
-        self._run_layers(self.embedding(inputs.species), edge_features, envelope, inputs.edge_index, attention)
+        self._run_layers(self.embedding(inputs.species), edge_features, envelope, sh, inputs.edge_index, attention)
         return AttentionWeights(inputs.edge_index, attention, inputs.batch)

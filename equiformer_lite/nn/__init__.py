@@ -12,7 +12,7 @@ from .irreps_tools import hidden_irreps
 from .nonlinearity import NormNonlinearity, build_gate
 from .product import NodeTensorSquare
 from .radial import BesselBasis, PolynomialEnvelope, RadialEmbedding
-from .gatv2 import GATv2Layer
+from .gatv2 import DensityInvariants, GATv2Layer
 from .readout import AtomicEnergyReadout, DirectForceHead, PyramidalReadout, ScaleShiftEnergies
 from .self_interaction import AttentiveSelfInteraction, build_self_interaction
 from .set_transformer import MultiheadAttentionBlock, SetAttentionBlock, SetTransformerEncoder
@@ -23,6 +23,7 @@ __all__ = [
     "AtomicEnergyReadout",
     "AttentiveSelfInteraction",
     "BesselBasis",
+    "DensityInvariants",
     "DirectForceHead",
     "EdgeSphericalHarmonics",
     "EdgeTensorProduct",

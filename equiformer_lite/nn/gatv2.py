@@ -8,12 +8,74 @@ import torch
 from e3nn import o3
 from torch import nn
 from torch_geometric.nn import MessagePassing
-from torch_geometric.utils import softmax
+from torch_geometric.utils import scatter, softmax
 
-__all__ = ["GATv2Layer", "ATTENTION_ACTIVATIONS"]
+__all__ = ["GATv2Layer", "DensityInvariants", "ATTENTION_ACTIVATIONS"]
 
 ATTENTION_ACTIVATIONS = ("silu", "leaky_relu")
 UPDATES = ("skip", "gru")
+
+
+class DensityInvariants(nn.Module):
+    r"""Angular (three-body) invariants of a learned neighbour density, for invariant layers.
+
+    Each receiver i expands its neighbours' features, weighted per channel c by a radial
+    function, in spherical harmonics, and keeps the rotation-invariant power of every degree:
+
+    .. math::
+        A_{i,c,lm} = \frac{1}{\bar n} \sum_{j \in \mathcal N(i)} u(r_{ij})\, R_c(d_{ij})\,
+                     (W h_j)_c\, Y_{lm}(\hat r_{ij}), \qquad
+        q_{i,c,l} = \frac{1}{2l+1} \sum_{m=-l}^{l} A_{i,c,lm}^2
+
+    (:math:`d_{ij}` the edge features, :math:`R = W_R d` a linear map without bias, :math:`u` the
+    cutoff envelope, :math:`\bar n` the average neighbour count; :math:`W` maps the ``channels``
+    features to ``density_channels`` K, which sets the cost: the per-edge terms are
+    ``[E, K, (lmax+1)^2]``). :math:`q` is ACE's and MACE's
+    correlation-2 invariant restricted to one channel: :math:`\sum_m A_{lm}A_{lm}` sums over pairs
+    of neighbours :math:`j, k` the Legendre polynomial :math:`P_l(\cos\theta_{jik})` of the angle
+    they make at i, so it carries the bond angles that sums over distances alone cannot. It is
+    invariant under rotations and reflections (:math:`Y_l(-\hat r) = (-1)^l Y_l(\hat r)`, squared),
+    translations and permutations of the neighbours; it vanishes smoothly as a neighbour reaches
+    the cutoff (:math:`u`), and an atom without neighbours gets :math:`q = 0`.
+
+    Shapes: ``h [N, channels]``, ``edge_features [E, edge_dim]``, ``envelope [E]``,
+    ``sh [E, (lmax+1)^2]`` (component-normalised harmonics of the edge directions, degrees
+    0..lmax), ``edge_index [2, E]`` -> ``[N, K * (lmax + 1)]``.
+    """
+
+    def __init__(self, channels: int, edge_dim: int, lmax: int, *, density_channels: Optional[int] = None,
+                 avg_num_neighbors: float = 1.0) -> None:
+        super().__init__()
+        density_channels = channels if density_channels is None else density_channels
+        for name, value in (("channels", channels), ("edge_dim", edge_dim), ("lmax", lmax),
+                            ("density_channels", density_channels)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not avg_num_neighbors > 0:
+            raise ValueError(f"avg_num_neighbors must be positive, got {avg_num_neighbors!r}")
+        self.irreps_in = o3.Irreps(f"{channels}x0e")
+        self.irreps_out = o3.Irreps(f"{density_channels * (lmax + 1)}x0e")
+        self.channels, self.lmax, self.avg_num_neighbors = density_channels, lmax, float(avg_num_neighbors)
+        self.lin_features = nn.Linear(channels, density_channels, bias=False)  # W
+        self.lin_radial = nn.Linear(edge_dim, density_channels, bias=False)  # W_R
+        # Constants, not saved, exact in any dtype (integers): [(L+1)^2, L+1] one where component k
+        # has degree l, and [L+1] the 2l+1 components of each degree.
+        degrees = torch.cat([torch.full((2 * l + 1,), l) for l in range(lmax + 1)])
+        self.register_buffer("_degree_sums", (degrees[:, None] == torch.arange(lmax + 1)).to(torch.get_default_dtype()),
+                             persistent=False)
+        self.register_buffer("_degree_dims", 2.0 * torch.arange(lmax + 1).to(torch.get_default_dtype()) + 1, persistent=False)
+
+    def forward(self, h: torch.Tensor, edge_features: torch.Tensor, envelope: torch.Tensor, sh: torch.Tensor,
+                edge_index: torch.Tensor) -> torch.Tensor:
+        sender, receiver = edge_index[0], edge_index[1]
+        weights = self.lin_radial(edge_features) * (envelope / self.avg_num_neighbors).unsqueeze(-1)  # [E, K]
+        edge_density = (self.lin_features(h)[sender] * weights).unsqueeze(-1) * sh.unsqueeze(1)  # [E, K, (L+1)^2]
+        density = scatter(edge_density, receiver, dim=0, dim_size=h.shape[0], reduce="sum")  # [N, K, (L+1)^2]
+        power = (density.square() @ self._degree_sums) / self._degree_dims  # [N, K, L+1] mean over m
+        return power.reshape(h.shape[0], -1)  # [N, K * (L+1)]
+
+    def extra_repr(self) -> str:
+        return f"channels={self.channels}, lmax={self.lmax}, avg_num_neighbors={self.avg_num_neighbors:g}"
 
 
 class GATv2Layer(MessagePassing):
@@ -34,6 +96,12 @@ class GATv2Layer(MessagePassing):
         h_i' = \mathrm{LN}\big(h_i + \mathrm{Swish}(m_i)\big) \quad \text{(skip, eq. 3.3)}
         \qquad\text{or}\qquad h_i' = \mathrm{LN}\big(\mathrm{GRU}(m_i, h_i)\big)
 
+    With ``angular_lmax`` :math:`L > 0` (not in the thesis) the messages also carry the angles
+    between neighbours: :math:`m_i \mathrel{+}= W_q\, q_i`, with :math:`q_i` the
+    :class:`DensityInvariants` of degrees :math:`0 \dots L` over ``angular_channels`` density
+    channels (default: ``channels``; the forward then takes the edges' spherical harmonics ``sh``). Distances alone make every round a sum over pairs, which resolves
+    bond angles only through several rounds; :math:`q_i` gives each round the three-body terms.
+
     The softmax is ``torch_geometric.utils.softmax`` of the logits plus :math:`\log u`, which
     puts the cutoff envelope :math:`u` *inside* the normalisation: a neighbour entering the cutoff
     joins the denominator continuously instead of changing every other weight at once (see
@@ -47,7 +115,8 @@ class GATv2Layer(MessagePassing):
     stays ``channels`` and the skip connection needs no projection.
 
     Shapes: ``h [N, channels]``, ``edge_features [E, edge_dim]``, ``envelope [E]``,
-    ``edge_index [2, E]`` -> ``[N, channels]`` (and ``[E, num_heads]`` weights on request).
+    ``edge_index [2, E]`` (and ``sh [E, (angular_lmax+1)^2]`` with ``angular_lmax``) ->
+    ``[N, channels]`` (and ``[E, num_heads]`` weights on request).
     """
 
     def __init__(
@@ -61,6 +130,9 @@ class GATv2Layer(MessagePassing):
         attention_activation: str = "silu",
         negative_slope: float = 0.2,
         bias: bool = True,
+        angular_lmax: int = 0,
+        angular_channels: Optional[int] = None,
+        avg_num_neighbors: float = 1.0,
     ) -> None:
         super().__init__(aggr="sum", node_dim=0)
         for name, value in (("channels", channels), ("edge_dim", edge_dim), ("num_heads", num_heads)):
@@ -84,6 +156,13 @@ class GATv2Layer(MessagePassing):
         self.att = nn.Parameter(torch.empty(1, num_heads, self.head_dim))  # a
         self.gru = nn.GRUCell(channels, channels, bias=bias) if update == "gru" else None
         self.norm = nn.LayerNorm(channels) if layer_norm else nn.Identity()
+        if not isinstance(angular_lmax, int) or angular_lmax < 0:
+            raise ValueError(f"angular_lmax must be a non-negative integer, got {angular_lmax!r}")
+        self.angular_lmax = angular_lmax
+        if angular_lmax:
+            self.density = DensityInvariants(channels, edge_dim, angular_lmax, density_channels=angular_channels,
+                                             avg_num_neighbors=avg_num_neighbors)
+            self.lin_density = nn.Linear(self.density.irreps_out.dim, channels, bias=False)  # W_q
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -95,6 +174,9 @@ class GATv2Layer(MessagePassing):
         nn.init.xavier_uniform_(self.att)
         if self.gru is not None:
             self.gru.reset_parameters()
+        if self.angular_lmax:
+            for lin in (self.density.lin_features, self.density.lin_radial, self.lin_density):
+                nn.init.xavier_uniform_(lin.weight)
 
     def _sigma_a(self, x: torch.Tensor) -> torch.Tensor:
         if self.attention_activation == "leaky_relu":
@@ -119,8 +201,11 @@ class GATv2Layer(MessagePassing):
         envelope: torch.Tensor,
         edge_index: torch.Tensor,
         return_attention: bool = False,
+        sh: Optional[torch.Tensor] = None,
     ):
         m, alpha = self.attend(h, edge_features, envelope, edge_index)
+        if self.angular_lmax:  # sh [E, (angular_lmax+1)^2] is then required
+            m = m + self.lin_density(self.density(h, edge_features, envelope, sh, edge_index))
         m = nn.functional.silu(m)  # Swish-1 (eq. 3.2)
         out = self.norm(h + m if self.gru is None else self.gru(m, h))  # [N, channels]
         return (out, alpha) if return_attention else out
@@ -147,4 +232,5 @@ class GATv2Layer(MessagePassing):
 
     def extra_repr(self) -> str:
         update = "skip" if self.gru is None else "gru"
-        return f"channels={self.channels}, heads={self.num_heads}, update={update}, attention={self.attention_activation}"
+        angular = f", angular_lmax={self.angular_lmax}" if self.angular_lmax else ""
+        return f"channels={self.channels}, heads={self.num_heads}, update={update}, attention={self.attention_activation}{angular}"

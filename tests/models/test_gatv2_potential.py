@@ -8,8 +8,8 @@ from torch_geometric.utils import scatter
 from equiformer_lite import GATv2Potential, atoms_to_graph, build_model, keys
 from equiformer_lite.models import gatv2_potential
 from equiformer_lite.nn import GATv2Layer
-from equiformer_lite.testing import cutoff_crossing, evaluate
-from tests.conftest import CUTOFF, ethanol, small_gatv2, water_box
+from equiformer_lite.testing import cutoff_crossing, evaluate, model_equivariance_errors, permutation_errors
+from tests.conftest import CUTOFF, eq_bound, ethanol, small_gatv2, water_box
 
 E0 = {"H": -13.6, "C": -1029.0, "O": -2041.0}
 
@@ -58,6 +58,9 @@ def test_built_by_name_with_bessel_or_raw_distance_features():
         (dict(readout_widths=[16, 0]), "readout widths must be positive integers"),
         (dict(cutoff=0.0), "cutoff must be a positive number"),
         (dict(species=["H", "Xx"]), "unknown element symbol"),
+        (dict(angular_lmax=-1), "angular_lmax must be a non-negative integer, got -1"),
+        (dict(angular_lmax=2, avg_num_neighbors=0.0), "avg_num_neighbors must be positive, got 0.0"),
+        (dict(angular_lmax=2, angular_channels=0), "angular_channels must be a positive integer or None, got 0"),
     ],
 )
 def test_constructor_validation(kwargs, message):
@@ -78,3 +81,29 @@ def test_checkpoints_from_before_the_shared_radial_embedding_load():
         fresh.load_state_dict(state)
         graph = atoms_to_graph(ethanol(), CUTOFF, dtype=torch.float64, with_labels=False)
         assert torch.equal(fresh(graph)[keys.ENERGY], model(graph)[keys.ENERGY])
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
+def test_angular_model_is_equivariant(dtype):
+    """With the three-body density invariants: energies invariant and forces/stress equivariant
+    under rotations with and without inversion, translations and permutations."""
+    model = small_gatv2(dtype, angular_lmax=3, angular_channels=5, avg_num_neighbors=4.0)
+    assert model.layers[0].density.irreps_out.dim == 5 * 4
+    for structure in (ethanol(), water_box()):
+        graph = atoms_to_graph(structure, CUTOFF, dtype=dtype)
+        errors = model_equivariance_errors(model, graph, n_trials=4, reflections=True)
+        errors.update({f"permutation {k}": v for k, v in permutation_errors(model, graph).items()})
+        assert all(v < eq_bound(dtype, k.removeprefix("permutation ")) for k, v in errors.items()), errors
+
+
+def test_angular_invariants_change_the_model_and_save_with_it(tmp_path):
+    from equiformer_lite import load_model, save_model
+
+    plain = small_gatv2(torch.float64)
+    angular = small_gatv2(torch.float64, angular_lmax=2, avg_num_neighbors=4.0)
+    assert angular.config["angular_lmax"] == 2 and angular.layers[0].density.avg_num_neighbors == 4.0
+    graph = atoms_to_graph(ethanol(), CUTOFF, dtype=torch.float64, with_labels=False)
+    assert (angular(graph)[keys.FORCES] - plain(graph)[keys.FORCES]).abs().max() > 1e-3
+    save_model(angular, tmp_path / "model.pt")
+    loaded = load_model(tmp_path / "model.pt")
+    assert torch.equal(loaded(graph)[keys.FORCES], angular(graph)[keys.FORCES])

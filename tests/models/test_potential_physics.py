@@ -59,6 +59,9 @@ VARIANTS = {
         "gru": dict(update="gru"),
         "bessel": dict(edge_features="bessel"),
         "leaky-relu+no-LN": dict(attention_activation="leaky_relu", layer_norm=False),
+        "angular": dict(angular_lmax=2, avg_num_neighbors=4.0),  # three-body density invariants in every layer
+        "angular-narrow": dict(angular_lmax=3, angular_channels=3),  # a density narrower than the features
+        "angular+distance": dict(angular_lmax=1, edge_features="distance"),  # raw distances: u alone makes it smooth
     },
 }
 KIND_VARIANTS = [(kind, variant) for kind in KINDS for variant in VARIANTS[kind]]

@@ -18,9 +18,9 @@ def _blocks_in(model: torch.nn.Module) -> dict[str, torch.nn.Module]:
     return {type(m).__name__: m for m in model.modules() if type(m) in exported}
 
 
-@pytest.mark.parametrize("model_class", [SE3Potential, GATv2Potential])
-def test_blocks_of_the_models_declare_irreps(model_class):
-    model = model_class(["H", "O"], cutoff=3.0, channels=8, num_heads=2, num_layers=1)
+@pytest.mark.parametrize("model_class, options", [(SE3Potential, {}), (GATv2Potential, {}), (GATv2Potential, {"angular_lmax": 2})])
+def test_blocks_of_the_models_declare_irreps(model_class, options):
+    model = model_class(["H", "O"], cutoff=3.0, channels=8, num_heads=2, num_layers=1, **options)
     blocks = _blocks_in(model)
     assert len(blocks) >= 4
     for name, block in blocks.items():

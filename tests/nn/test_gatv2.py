@@ -1,11 +1,13 @@
-"""`GATv2Layer`: against torch-geometric's own GATv2Conv, attention normalisation, empty neighbourhoods."""
+"""`GATv2Layer`: against torch-geometric's own GATv2Conv, attention normalisation, empty neighbourhoods;
+its angular invariants against the three-body sums they stand for."""
 
 import pytest
 import torch
+from e3nn import o3
 from torch_geometric.nn import GATv2Conv
 from torch_geometric.utils import scatter
 
-from equiformer_lite.nn import GATv2Layer, envelope_softmax
+from equiformer_lite.nn import DensityInvariants, EdgeSphericalHarmonics, GATv2Layer, envelope_softmax
 
 N, CHANNELS, HEADS, EDGE_DIM = 7, 12, 3, 2
 
@@ -124,3 +126,72 @@ def test_constructor_validation(kwargs, message):
     args.update(kwargs)
     with pytest.raises(ValueError, match=message):
         GATv2Layer(args.pop("channels"), args.pop("edge_dim"), **args)
+
+
+# --- angular invariants (angular_lmax > 0) ----------------------------------------------------------
+
+def angular_inputs(seed: int = 0, lmax: int = 3):
+    """A random graph with edge vectors: features, edge features, envelope, harmonics, edges, vectors."""
+    h, edge_features, envelope, edge_index = random_graph(seed)
+    vectors = torch.randn(edge_index.shape[1], 3, generator=torch.Generator().manual_seed(seed + 1), dtype=torch.float64)
+    return h, edge_features, envelope, EdgeSphericalHarmonics(lmax)(vectors), edge_index, vectors
+
+
+def test_density_invariants_are_sums_of_legendre_polynomials_over_pairs_of_neighbours():
+    r"""q_{i,c,l} = (1/n^2) sum_{j,k} w_jc w_kc P_l(cos theta_jk): the three-body form, computed directly."""
+    lmax, n_bar = 3, 2.5
+    torch.manual_seed(0)
+    K = 5  # density channels, fewer than the features' CHANNELS
+    density = DensityInvariants(CHANNELS, EDGE_DIM, lmax, density_channels=K, avg_num_neighbors=n_bar).double()
+    h, edge_features, envelope, sh, edge_index, vectors = angular_inputs(lmax=lmax)
+    q = density(h, edge_features, envelope, sh, edge_index).view(N, K, lmax + 1)
+    w = density.lin_radial(edge_features) * envelope[:, None] / n_bar * density.lin_features(h)[edge_index[0]]  # [E, K]
+    unit = vectors / vectors.norm(dim=-1, keepdim=True)
+    expected = torch.zeros(N, K, lmax + 1, dtype=torch.float64)
+    for i in range(N):
+        mine = edge_index[1] == i
+        cos = (unit[mine] @ unit[mine].T).clamp(-1, 1)  # [n, n]
+        for l in range(lmax + 1):
+            legendre = torch.special.legendre_polynomial_p(cos, l)  # P_l(cos theta_jk)
+            expected[i, :, l] = torch.einsum("jc,jk,kc->c", w[mine], legendre, w[mine])
+    assert (edge_index[1] == N - 1).sum() == 0 and q[N - 1].abs().max() == 0  # no neighbours: q = 0
+    torch.testing.assert_close(q, expected, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_angular_layer_is_invariant_under_rotations_and_reflections(dtype):
+    torch.manual_seed(0)
+    layer = GATv2Layer(CHANNELS, EDGE_DIM, num_heads=HEADS, angular_lmax=2, avg_num_neighbors=3.0).to(dtype)
+    h, edge_features, envelope, _, edge_index, vectors = (t.to(dtype) if t.is_floating_point() else t for t in angular_inputs())
+    sh = EdgeSphericalHarmonics(2).to(dtype)
+    reference = layer(h, edge_features, envelope, edge_index, sh=sh(vectors))
+    tol = 1e-13 if dtype == torch.float64 else 1e-5
+    torch.manual_seed(1)
+    for _ in range(3):
+        rotation = o3.rand_matrix(dtype=dtype)
+        for transform in (rotation, -rotation):  # proper rotation, then rotation with inversion
+            moved = layer(h, edge_features, envelope, edge_index, sh=sh(vectors @ transform.T))
+            assert (moved - reference).abs().max() < tol * reference.abs().max()
+    # ... and the angles matter: the same distances with the edges pointing elsewhere change the output
+    scrambled = layer(h, edge_features, envelope, edge_index, sh=sh(torch.randn_like(vectors)))
+    assert (scrambled - reference).abs().max() > 1e-3 * reference.abs().max()
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(lmax=0), "lmax must be a positive integer"),
+        (dict(avg_num_neighbors=0.0), "avg_num_neighbors must be positive"),
+        (dict(density_channels=0), "density_channels must be a positive integer"),
+    ],
+)
+def test_density_invariants_validation(kwargs, message):
+    args = dict(channels=8, edge_dim=2, lmax=2)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=message):
+        DensityInvariants(args.pop("channels"), args.pop("edge_dim"), args.pop("lmax"), **args)
+
+
+def test_angular_lmax_validation():
+    with pytest.raises(ValueError, match="angular_lmax must be a non-negative integer, got -1"):
+        GATv2Layer(8, 2, angular_lmax=-1)
