@@ -13,7 +13,8 @@ fresh process, one after another, on ``--threads`` threads (time nothing else on
 * ``se3``: ``SE3Potential`` at its defaults (16 channels, lmax 2, 3 layers); ``se3_recipe``: the
   model of ``configs/se3_molecule.yaml`` (64 channels); ``se3_node``, ``se3_recipe_node``: the same
   with ``message_mixing="node"``; ``gatv2``: ``configs/gatv2_molecule.yaml``; ``gatv2_thesis``:
-  the same with ``angular_lmax=0`` (distances only); through ``EquiformerCalculator``;
+  the same with ``angular_lmax=0`` (distances only), ``gatv2_k16`` with ``angular_channels=16``;
+  through ``EquiformerCalculator``;
 * ``NAME:compile``: the same model through ``EquiformerCalculator(model, compile=True)``
   (``torch.compile``, one graph with forces; the compilation is in the first step, reported apart);
 * ``NAME:export``: the same model exported (``equiformer_lite.export``: torch.export +
@@ -57,6 +58,7 @@ MODELS = {
     "se3_recipe_node": ("configs/se3_molecule.yaml", {"message_mixing": "node"}),
     "gatv2": ("configs/gatv2_molecule.yaml", {}),
     "gatv2_thesis": ("configs/gatv2_molecule.yaml", {"angular_lmax": 0}),  # distances only, as before 2026-12-07
+    "gatv2_k16": ("configs/gatv2_molecule.yaml", {"angular_channels": 16}),  # a narrower angular density
 }
 DEFAULT_RUNS = ["mace", "se3", "se3:compile", "se3:export", "se3_recipe", "se3_recipe:export",
                 "gatv2", "gatv2:compile", "gatv2:export"]
