@@ -55,7 +55,7 @@ class DensityInvariants(nn.Module):
             raise ValueError(f"avg_num_neighbors must be positive, got {avg_num_neighbors!r}")
         self.irreps_in = o3.Irreps(f"{channels}x0e")
         self.irreps_out = o3.Irreps(f"{density_channels * (lmax + 1)}x0e")
-        self.channels, self.lmax, self.avg_num_neighbors = density_channels, lmax, float(avg_num_neighbors)
+        self.density_channels, self.lmax, self.avg_num_neighbors = density_channels, lmax, float(avg_num_neighbors)
         self.lin_features = nn.Linear(channels, density_channels, bias=False)  # W
         self.lin_radial = nn.Linear(edge_dim, density_channels, bias=False)  # W_R
         # Constants, not saved, exact in any dtype (integers): [(L+1)^2, L+1] one where component k
@@ -75,7 +75,7 @@ class DensityInvariants(nn.Module):
         return power.reshape(h.shape[0], -1)  # [N, K * (L+1)]
 
     def extra_repr(self) -> str:
-        return f"channels={self.channels}, lmax={self.lmax}, avg_num_neighbors={self.avg_num_neighbors:g}"
+        return f"density_channels={self.density_channels}, lmax={self.lmax}, avg_num_neighbors={self.avg_num_neighbors:g}"
 
 
 class GATv2Layer(MessagePassing):
@@ -99,8 +99,9 @@ class GATv2Layer(MessagePassing):
     With ``angular_lmax`` :math:`L > 0` (not in the thesis) the messages also carry the angles
     between neighbours: :math:`m_i \mathrel{+}= W_q\, q_i`, with :math:`q_i` the
     :class:`DensityInvariants` of degrees :math:`0 \dots L` over ``angular_channels`` density
-    channels (default: ``channels``; the forward then takes the edges' spherical harmonics ``sh``). Distances alone make every round a sum over pairs, which resolves
-    bond angles only through several rounds; :math:`q_i` gives each round the three-body terms.
+    channels (default: ``channels``; the forward then takes the edges' spherical harmonics
+    ``sh``). Distances alone make every round a sum over pairs, which resolves bond angles only
+    through several rounds; :math:`q_i` gives each round the three-body terms.
 
     The softmax is ``torch_geometric.utils.softmax`` of the logits plus :math:`\log u`, which
     puts the cutoff envelope :math:`u` *inside* the normalisation: a neighbour entering the cutoff
