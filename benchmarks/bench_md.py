@@ -13,7 +13,9 @@ fresh process, one after another, on ``--threads`` threads (time nothing else on
 * ``se3``: ``SE3Potential`` at its defaults (16 channels, lmax 2, 3 layers); ``se3_recipe``: the
   model of ``configs/se3_molecule.yaml`` (64 channels); ``se3_node``, ``se3_recipe_node``: the same
   with ``message_mixing="node"``; ``gatv2``: ``configs/gatv2_molecule.yaml``; ``gatv2_thesis``:
-  the same with ``angular_lmax=0`` (distances only), ``gatv2_k16`` with ``angular_channels=16``;
+  the same with ``angular_lmax=0`` (distances only), ``gatv2_k16`` and ``gatv2_k48`` without the
+  bispectrum (``angular_correlation=2``) over 16 and 48 density channels (``gatv2_k48`` is the
+  recipe of 2026-12-07);
   through ``EquiformerCalculator``;
 * ``NAME:compile``: the same model through ``EquiformerCalculator(model, compile=True)``
   (``torch.compile``, one graph with forces; the compilation is in the first step, reported apart);
@@ -58,7 +60,9 @@ MODELS = {
     "se3_recipe_node": ("configs/se3_molecule.yaml", {"message_mixing": "node"}),
     "gatv2": ("configs/gatv2_molecule.yaml", {}),
     "gatv2_thesis": ("configs/gatv2_molecule.yaml", {"angular_lmax": 0}),  # distances only, as before 2026-12-07
-    "gatv2_k16": ("configs/gatv2_molecule.yaml", {"angular_channels": 16}),  # a narrower angular density
+    # the power spectrum alone, over 16 density channels and over all 48 (the recipe of 2026-12-07)
+    "gatv2_k16": ("configs/gatv2_molecule.yaml", {"angular_channels": 16, "angular_correlation": 2}),
+    "gatv2_k48": ("configs/gatv2_molecule.yaml", {"angular_channels": None, "angular_correlation": 2}),
 }
 DEFAULT_RUNS = ["mace", "se3", "se3:compile", "se3:export", "se3_recipe", "se3_recipe:export",
                 "gatv2", "gatv2:compile", "gatv2:export"]

@@ -72,6 +72,9 @@ class GATv2Potential(AtomisticPotential):
         invariant, smooth at the cutoff and zero for an atom without neighbours).
     angular_channels : channels of that density (default: ``channels``); its per-edge cost is
         proportional to ``angular_channels * (angular_lmax + 1)^2``.
+    angular_correlation : 2 (default): the density's power per degree (three-body terms);
+        3: also its bispectrum, the invariant products of three density components (four-body
+        terms, as MACE's correlation order 3), computed per atom from the same density.
     avg_num_neighbors : :math:`\bar n`, the divisor of those densities (set by the trainer from the
         training data; unused with ``angular_lmax=0``).
     scale, shift : per-atom energy scale :math:`\sigma` and shift :math:`\mu` (eV).
@@ -105,6 +108,7 @@ class GATv2Potential(AtomisticPotential):
         readout_widths: Sequence[int] = (64, 32, 16, 16),
         angular_lmax: int = 0,
         angular_channels: Optional[int] = None,
+        angular_correlation: int = 2,
         avg_num_neighbors: float = 1.0,
         scale: float = 1.0,
         shift: float = 0.0,
@@ -120,6 +124,8 @@ class GATv2Potential(AtomisticPotential):
             raise ValueError(f"angular_lmax must be a non-negative integer, got {angular_lmax!r}")
         if angular_channels is not None and (not isinstance(angular_channels, int) or angular_channels < 1):
             raise ValueError(f"angular_channels must be a positive integer or None, got {angular_channels!r}")
+        if angular_correlation not in (2, 3):
+            raise ValueError(f"angular_correlation must be 2 or 3, got {angular_correlation!r}")
         if not avg_num_neighbors > 0:
             raise ValueError(f"avg_num_neighbors must be positive, got {avg_num_neighbors!r}")
         if edge_features not in EDGE_FEATURES:
@@ -143,6 +149,7 @@ class GATv2Potential(AtomisticPotential):
                 attention_activation=config["attention_activation"],
                 angular_lmax=config.get("angular_lmax", 0),
                 angular_channels=config.get("angular_channels"),
+                angular_correlation=config.get("angular_correlation", 2),
                 avg_num_neighbors=config.get("avg_num_neighbors", 1.0),
             )
             for _ in range(config["num_layers"])

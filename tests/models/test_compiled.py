@@ -12,7 +12,8 @@ from tests.models.test_a2i_potential import small_a2i
 
 MODELS = {
     "gatv2": lambda: small_potential("gatv2"),
-    "gatv2-angular": lambda: small_potential("gatv2", angular_lmax=2),
+    # correlation 3 runs the power spectrum's code and the bispectrum's
+    "gatv2-angular": lambda: small_potential("gatv2", angular_lmax=2, angular_correlation=3),
     "a2i": lambda: small_a2i(torch.float64, species=["H", "C", "O"], atomic_energies=None),
     "se3": lambda: small_potential("se3", num_layers=1),
     # Eager it recomputes the layers in the backward; compiled it must trace them plainly

@@ -61,6 +61,7 @@ def test_built_by_name_with_bessel_or_raw_distance_features():
         (dict(angular_lmax=-1), "angular_lmax must be a non-negative integer, got -1"),
         (dict(angular_lmax=2, avg_num_neighbors=0.0), "avg_num_neighbors must be positive, got 0.0"),
         (dict(angular_lmax=2, angular_channels=0), "angular_channels must be a positive integer or None, got 0"),
+        (dict(angular_lmax=2, angular_correlation=1), "angular_correlation must be 2 or 3, got 1"),
     ],
 )
 def test_constructor_validation(kwargs, message):
@@ -83,12 +84,13 @@ def test_checkpoints_from_before_the_shared_radial_embedding_load():
         assert torch.equal(fresh(graph)[keys.ENERGY], model(graph)[keys.ENERGY])
 
 
+@pytest.mark.parametrize("correlation", [2, 3])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
-def test_angular_model_is_equivariant(dtype):
-    """With the three-body density invariants: energies invariant and forces/stress equivariant
-    under rotations with and without inversion, translations and permutations."""
-    model = small_gatv2(dtype, angular_lmax=3, angular_channels=5, avg_num_neighbors=4.0)
-    assert model.layers[0].density.irreps_out.dim == 5 * 4
+def test_angular_model_is_equivariant(dtype, correlation):
+    """With the three-body density invariants (and the four-body bispectrum): energies invariant and
+    forces/stress equivariant under rotations with and without inversion, translations and permutations."""
+    model = small_gatv2(dtype, angular_lmax=3, angular_channels=5, angular_correlation=correlation, avg_num_neighbors=4.0)
+    assert model.layers[0].density.irreps_out.dim == 5 * (4 if correlation == 2 else 4 + 8)
     for structure in (ethanol(), water_box()):
         graph = atoms_to_graph(structure, CUTOFF, dtype=dtype)
         errors = model_equivariance_errors(model, graph, n_trials=4, reflections=True)

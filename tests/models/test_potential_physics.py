@@ -61,6 +61,7 @@ VARIANTS = {
         "leaky-relu+no-LN": dict(attention_activation="leaky_relu", layer_norm=False),
         "angular": dict(angular_lmax=2, avg_num_neighbors=4.0),  # three-body density invariants in every layer
         "angular-narrow": dict(angular_lmax=3, angular_channels=3),  # a density narrower than the features
+        "angular-c3": dict(angular_lmax=2, angular_correlation=3),  # and the four-body bispectrum
         "angular+distance": dict(angular_lmax=1, edge_features="distance"),  # raw distances: u alone makes it smooth
     },
 }

@@ -19,7 +19,7 @@ from tests.models.test_a2i_potential import small_a2i
 MODELS = {
     "se3": lambda dtype: small_potential("se3", dtype),
     "gatv2": lambda dtype: small_potential("gatv2", dtype),
-    "gatv2-angular": lambda dtype: small_potential("gatv2", dtype, angular_lmax=2),
+    "gatv2-angular": lambda dtype: small_potential("gatv2", dtype, angular_lmax=2, angular_correlation=3),
     "a2i": lambda dtype: small_a2i(dtype, species=["H", "C", "O"], atomic_energies=None),
 }
 

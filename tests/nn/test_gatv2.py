@@ -1,5 +1,5 @@
 """`GATv2Layer`: against torch-geometric's own GATv2Conv, attention normalisation, empty neighbourhoods;
-its angular invariants against the three-body sums they stand for."""
+its angular invariants against the three- and four-body sums they stand for."""
 
 import pytest
 import torch
@@ -8,6 +8,7 @@ from torch_geometric.nn import GATv2Conv
 from torch_geometric.utils import scatter
 
 from equiformer_lite.nn import DensityInvariants, EdgeSphericalHarmonics, GATv2Layer, envelope_softmax
+from equiformer_lite.utils import default_dtype
 
 N, CHANNELS, HEADS, EDGE_DIM = 7, 12, 3, 2
 
@@ -158,10 +159,37 @@ def test_density_invariants_are_sums_of_legendre_polynomials_over_pairs_of_neigh
     torch.testing.assert_close(q, expected, rtol=1e-12, atol=1e-14)
 
 
-@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_angular_layer_is_invariant_under_rotations_and_reflections(dtype):
+def test_bispectrum_is_a_sum_over_triples_of_neighbours():
+    r"""b_{i,c,(l1 l2 l3)} = sum_{j,k,m} w_jc w_kc w_mc sum_{m1 m2 m3} C_{m1 m2 m3} Y_{l1}(r_j) Y_{l2}(r_k) Y_{l3}(r_m),
+    computed by brute force over triples (the module uses a closed form for l1 = 0)."""
+    lmax, n_bar, K = 3, 2.5, 4
     torch.manual_seed(0)
-    layer = GATv2Layer(CHANNELS, EDGE_DIM, num_heads=HEADS, angular_lmax=2, avg_num_neighbors=3.0).to(dtype)
+    with default_dtype(torch.float64):  # the 3j constants are computed in the default dtype
+        density = DensityInvariants(CHANNELS, EDGE_DIM, lmax, density_channels=K, avg_num_neighbors=n_bar, correlation=3)
+    h, edge_features, envelope, sh, edge_index, vectors = angular_inputs(lmax=lmax)
+    T = len(density.triples)
+    assert density.triples == [(0, 0, 0), (0, 1, 1), (0, 2, 2), (0, 3, 3), (1, 1, 2), (1, 2, 3), (2, 2, 2), (2, 3, 3)]
+    out = density(h, edge_features, envelope, sh, edge_index).view(N, K, lmax + 1 + T)
+    q, b = out[..., : lmax + 1], out[..., lmax + 1:]
+    w = density.lin_radial(edge_features) * envelope[:, None] / n_bar * density.lin_features(h)[edge_index[0]]  # [E, K]
+    expected = torch.zeros(N, K, T, dtype=torch.float64)
+    for i in range(N):
+        mine = edge_index[1] == i
+        y = {l: o3.spherical_harmonics(l, vectors[mine], normalize=True, normalization="component") for l in range(lmax + 1)}
+        for t, (l1, l2, l3) in enumerate(density.triples):
+            expected[i, :, t] = torch.einsum("jc,kc,mc,ja,kb,mz,abz->c", w[mine], w[mine], w[mine], y[l1], y[l2], y[l3],
+                                             o3.wigner_3j(l1, l2, l3, dtype=torch.float64))
+    assert expected.abs().max() > 1e-3 and b[N - 1].abs().max() == 0  # non-trivial; no neighbours: b = 0
+    torch.testing.assert_close(b, expected, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("correlation", [2, 3])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_angular_layer_is_invariant_under_rotations_and_reflections(dtype, correlation):
+    torch.manual_seed(0)
+    with default_dtype(dtype):  # the bispectrum's 3j constants are computed in the default dtype
+        layer = GATv2Layer(CHANNELS, EDGE_DIM, num_heads=HEADS, angular_lmax=2, avg_num_neighbors=3.0,
+                           angular_correlation=correlation)
     h, edge_features, envelope, _, edge_index, vectors = (t.to(dtype) if t.is_floating_point() else t for t in angular_inputs())
     sh = EdgeSphericalHarmonics(2).to(dtype)
     reference = layer(h, edge_features, envelope, edge_index, sh=sh(vectors))
@@ -183,6 +211,7 @@ def test_angular_layer_is_invariant_under_rotations_and_reflections(dtype):
         (dict(lmax=0), "lmax must be a positive integer"),
         (dict(avg_num_neighbors=0.0), "avg_num_neighbors must be positive"),
         (dict(density_channels=0), "density_channels must be a positive integer"),
+        (dict(correlation=4), r"correlation must be 2 \(power spectrum\) or 3 \(and bispectrum\), got 4"),
     ],
 )
 def test_density_invariants_validation(kwargs, message):
