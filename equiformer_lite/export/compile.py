@@ -107,8 +107,10 @@ def trace_model(model: AtomisticPotential, example: Optional[Atoms] = None) -> t
         graph = make_fx(module, tracing_mode="symbolic", _allow_non_fake_inputs=True,
                         _error_on_data_dependent_ops=True)(*[a.clone() for a in args])
     atoms = torch.export.Dim("atoms", min=1, max=2**31 - 2)
-    edges = torch.export.Dim("edges", min=0, max=2**31 - 2)
-    shapes = ({0: atoms}, {0: atoms}, {1: edges}, {0: edges}, None, None)
+    # A model without a neighbour list (needs_edges False) always gets an empty edge list: its
+    # graphs are built at the overlap radius, and overlapping atoms are refused before the model.
+    edges = torch.export.Dim("edges", min=0, max=2**31 - 2) if model.needs_edges else None
+    shapes = ({0: atoms}, {0: atoms}, {1: edges} if edges else None, {0: edges} if edges else None, None, None)
     return torch.export.export(graph, args, dynamic_shapes=shapes)
 
 

@@ -12,7 +12,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 from torch_geometric.utils import scatter
 
-from .dense import DenseLinear, weights_of
+from .dense import DenseLinear, matmul, weights_of
 from .irreps_tools import check_divisible, head_dot, irreps_layout, product_paths, scale_heads, split_irreps
 from .nonlinearity import NormNonlinearity, build_gate
 from .product import NodeTensorSquare
@@ -179,7 +179,7 @@ class EdgeTensorProduct(nn.Module):
         for n, (g, weight) in enumerate(zip(plan.groups, weights)):
             if not g.reads:  # no output block reads these paths
                 continue
-            c = (sh @ getattr(self, f"_mix_coupling_{n}")).view(num_edges, g.dim_out * g.num_paths, g.dim_in)  # [E, (2l3+1)*P, 2l1+1]
+            c = matmul(sh, getattr(self, f"_mix_coupling_{n}")).view(num_edges, g.dim_out * g.num_paths, g.dim_in)  # [E, (2l3+1)*P, 2l1+1]
             # (A batched product with one inner element is an outer product: broadcast it, MKL's
             # batched GEMM is several times slower on it.)
             y = c * x_blocks[g.i_in] if g.dim_in == 1 else torch.bmm(c, x_blocks[g.i_in])  # [E, (2l3+1)*P, mul]

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from e3nn import o3
 
-__all__ = ["DenseLinear", "DenseSpeciesLinear", "DenseChannelwiseProduct", "weights_of"]
+__all__ = ["DenseLinear", "DenseSpeciesLinear", "DenseChannelwiseProduct", "matmul", "weights_of"]
 
 
 class _DegreeWiseMap:
@@ -128,7 +128,7 @@ class _DegreeWiseMap:
         inputs = torch.split(x.index_select(1, module._in_index), [dim * u_in for dim, u_in, _ in module._layout], dim=1)
         outputs = []
         for (dim, u_in, u_out), xs, w in zip(module._layout, inputs, weights):
-            y = xs.reshape(rows * dim, u_in) @ w  # [B * (2l+1), S * U_out]
+            y = matmul(xs.reshape(rows * dim, u_in), w)  # [B * (2l+1), S * U_out]
             if scalars is not None:
                 y = (y.reshape(rows, dim, num_scalars, u_out) * scalars[:, None, :, None]).sum(2)  # [B, 2l+1, U_out]
             outputs.append(y.reshape(rows, dim * u_out))
@@ -156,6 +156,17 @@ def weights_of(module: torch.nn.Module, weight: torch.Tensor, build):
             cached = (key, build())
         module.__dict__["_frozen_weights"] = cached
     return cached[1]
+
+
+def matmul(x: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
+    """``x @ matrix`` for ``x [B, K]`` and ``matrix [K, C]``; with one column (C = 1) as a
+    broadcast product and sum. Its backward is then no ``[B, 1] @ [1, K]`` product, which inductor
+    turns into an element-wise one only for small B, behind a guard on B: a compiled model would
+    recompile once for molecules of under ~30 atoms or edges.
+    """
+    if matrix.shape[1] == 1:
+        return (x * matrix[:, 0]).sum(-1, keepdim=True)  # [B, 1]
+    return x @ matrix  # [B, C]
 
 
 def _starts(irreps: o3.Irreps) -> list[int]:
@@ -287,6 +298,8 @@ class DenseChannelwiseProduct(o3.TensorProduct):
         self.register_buffer("_coupling", torch.as_tensor(coupling, dtype=dtype), persistent=False)
         self.register_buffer("_path_of_column", torch.as_tensor(path_of_column), persistent=False)
         self.register_buffer("_out_index", torch.as_tensor(out_index), persistent=False)
+        # A plain int: forward must not read e3nn's Irreps (dynamo's guards on an Irrep's length fail)
+        self._dim_out = int(self.irreps_out.dim)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         batch = x.shape[:-1]
@@ -296,4 +309,4 @@ class DenseChannelwiseProduct(o3.TensorProduct):
         paths = ((a * b).reshape(rows * self.mul, self._d1 * self._d2) @ self._coupling).reshape(rows, self.mul, self._k)  # [B, U, K]
         weights = weights_of(self, self.weight, lambda: self.weight.view(-1, self.mul).t().index_select(1, self._path_of_column))  # [U, K]
         out = (paths * weights).reshape(rows, self.mul * self._k).index_select(-1, self._out_index)  # [B, irreps_out.dim]
-        return out.reshape(*batch, self.irreps_out.dim)
+        return out.reshape(*batch, self._dim_out)
