@@ -27,11 +27,12 @@ class CompiledPotential:
     Other attributes (``cutoff``, ``dtype``, ``species``, ...) are the model's.
     """
 
-    def __init__(self, model: AtomisticPotential, *, mode: Optional[str] = None) -> None:
+    def __init__(self, model: AtomisticPotential, *, mode: Optional[str] = None, backend: str = "inductor") -> None:
         if not isinstance(model, AtomisticPotential):
             raise TypeError(f"CompiledPotential needs an AtomisticPotential, got {type(model).__name__}")
         self.model = model
-        self._compiled = torch.compile(model.compute, fullgraph=True, dynamic=True, mode=mode)
+        # backend "eager" traces the graph (dynamo) without compiling it: seconds instead of minutes
+        self._compiled = torch.compile(model.compute, fullgraph=True, dynamic=True, mode=mode, backend=backend)
 
     def __getattr__(self, name: str) -> Any:
         if name == "model":  # not yet set (unpickling): no recursion

@@ -65,3 +65,24 @@ def test_compiled_training_step_has_the_eager_gradients():
 
     for eager, fast in zip(gradients(model), gradients(compiled)):
         assert torch.allclose(eager, fast, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", list(MODELS))
+@pytest.mark.parametrize("inference", [False, True], ids=["model", "for_inference"])
+def test_every_model_traces_in_one_graph(kind, inference):
+    """Dynamo's trace alone (backend "eager": no inductor, seconds): one graph without breaks for
+    every model, also for the copy the calculator runs (frozen weights), and no new graph for a
+    new size. The inductor runs of SE3 above are slow tests; this catches what breaks their trace
+    (a module that reads e3nn's ``Irreps`` in forward made dynamo fail while building guards)."""
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    model = MODELS[kind]()
+    model = model.for_inference() if inference else model.eval()
+    compiled = CompiledPotential(model, backend="eager")
+    for atoms in (ethanol(), molecule("CH3CH2OCH3")):
+        graph = atoms_to_graph(atoms, CUTOFF, dtype=torch.float64, with_labels=False)
+        eager, fast = model(graph), compiled(graph)
+        for key in (keys.ENERGY, keys.FORCES):
+            assert torch.allclose(eager[key], fast[key], rtol=1e-10, atol=1e-12), key
+    graphs = torch._dynamo.utils.counters["stats"]["unique_graphs"]
+    assert graphs <= (1 if kind != "a2i" else 2), f"{graphs} graphs for two open molecules"
