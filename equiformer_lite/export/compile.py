@@ -110,7 +110,8 @@ def trace_model(model: AtomisticPotential, example: Optional[Atoms] = None) -> t
     # A model without a neighbour list (needs_edges False) always gets an empty edge list: its
     # graphs are built at the overlap radius, and overlapping atoms are refused before the model.
     edges = torch.export.Dim("edges", min=0, max=2**31 - 2) if model.needs_edges else None
-    shapes = ({0: atoms}, {0: atoms}, {1: edges} if edges else None, {0: edges} if edges else None, None, None)
+    edge_dims = ({1: edges}, {0: edges}) if edges is not None else (None, None)
+    shapes = ({0: atoms}, {0: atoms}, *edge_dims, None, None)
     return torch.export.export(graph, args, dynamic_shapes=shapes)
 
 
