@@ -159,12 +159,13 @@ def weights_of(module: torch.nn.Module, weight: torch.Tensor, build):
 
 
 def matmul(x: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
-    """``x @ matrix`` for ``x [B, K]`` and ``matrix [K, C]``; with one column (C = 1) as a
-    broadcast product and sum. Its backward is then no ``[B, 1] @ [1, K]`` product, which inductor
-    turns into an element-wise one only for small B, behind a guard on B: a compiled model would
-    recompile once for molecules of under ~30 atoms or edges.
+    """``x @ matrix`` for ``x [B, K]`` and ``matrix [K, C]``; under ``torch.compile``, with one
+    column (C = 1), as a broadcast product and sum. Its backward is then no ``[B, 1] @ [1, K]``
+    product, which inductor turns into an element-wise one only for small B, behind a guard on B:
+    the compiled model would recompile once for molecules of under ~30 atoms or edges. Eager code
+    keeps the matrix product (the same function, with the round-off it always had).
     """
-    if matrix.shape[1] == 1:
+    if matrix.shape[1] == 1 and torch.compiler.is_compiling():
         return (x * matrix[:, 0]).sum(-1, keepdim=True)  # [B, 1]
     return x @ matrix  # [B, C]
 
