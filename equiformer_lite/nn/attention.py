@@ -61,16 +61,18 @@ class EdgeTensorProduct(nn.Module):
         block), and per group the constants that :meth:`mixed` reads, registered on this module as
         non-persistent buffers (``_mix_*``; saved models do not change):
 
-        * ``_mix_coupling_g [irreps_sh.dim, (2l_3+1) P_g (2l_1+1)]`` per group :math:`g`: its paths'
-          :math:`\alpha_p C^{p}_{ijk}` (path weight times Clebsch-Gordan coefficient) in the order
-          :math:`(j; k, p, i)`, so that one product with the harmonics gives the group's coupling
-          matrices, laid out so that the products after it need no transposed copy;
+        * ``_mix_coupling_b [irreps_sh.dim, K_b (2l_1+1)]`` per feature block :math:`b` that some
+          group reads: the paths' :math:`\alpha_p C^{p}_{ijk}` (path weight times Clebsch-Gordan
+          coefficient) of every group :math:`g` of that block, in the order :math:`(j; g, k, p, i)`
+          (:math:`K_b = \sum_g (2l_3+1) P_g`), so that one product with the harmonics gives the
+          coupling matrices of all the block's groups, laid out so that the products after it
+          need no transposed copy;
         * ``_mix_rows``, ``_mix_scales``: where each group's mixing matrix
           :math:`[P_g \cdot \text{mul}, \sum \text{mul}_\text{out}]` (the blocks of every linear
           output that reads the group, side by side) lies in ``linear.weight``, and the linear's
           path weight of every entry;
         * ``_mix_radial_order``: the radial MLP's columns (one per path and channel, in e3nn's
-          instruction order) reordered group by group.
+          instruction order) reordered group by group (:meth:`_radial_in_group_order`).
         """
         simple = self.irreps_out.simplify()
         if o3.Irreps(linear.irreps_in) != simple:
@@ -97,7 +99,7 @@ class EdgeTensorProduct(nn.Module):
                 raise ValueError(f"mixed() needs 'uvu' paths on single harmonics, got {ins}")
             groups.setdefault((ins.i_in1, where[ins.i_out][0]), []).append((n, ins))
 
-        rows, scales, radial_order, planned = [], [], [], []
+        rows, scales, radial_order, planned, couplings = [], [], [], [], {}
         weight_starts = [0]
         for ins in self.tp.instructions:
             weight_starts.append(weight_starts[-1] + ins.path_shape[0])
@@ -111,8 +113,6 @@ class EdgeTensorProduct(nn.Module):
                 w3j = o3.wigner_3j(l1, l2, l3, dtype=torch.float64)  # [2l1+1, 2l2+1, 2l3+1]
                 coupling[sh_starts[ins.i_in2] : sh_starts[ins.i_in2] + 2 * l2 + 1, :, p] = ins.path_weight * w3j.permute(1, 2, 0)
                 radial_order.append(torch.arange(weight_starts[n], weight_starts[n + 1]))
-            self.register_buffer(f"_mix_coupling_{len(planned)}", coupling.reshape(self.irreps_sh.dim, -1).to(torch.get_default_dtype()),
-                                 persistent=False)
             group_reads, group_rows, group_scales = [], [], []
             for i_out, flat, (mul_in, mul_out), weight in reads.get(block, []):
                 path_rows = torch.tensor([where[ins.i_out][1] for _, ins in members])  # [P] first row of each path
@@ -124,16 +124,48 @@ class EdgeTensorProduct(nn.Module):
             if group_reads:  # the group's matrix [P * mul, sum of mul_out], the reads side by side
                 rows.append(torch.cat(group_rows, dim=1).reshape(-1))
                 scales.append(torch.cat(group_scales, dim=1).reshape(-1))
+                couplings.setdefault(i_in, []).append((len(planned), coupling.reshape(self.irreps_sh.dim, -1, dim_in)))
             planned.append(MixedGroup(i_in, len(members), dim_in, dim_out, mul, tuple(group_reads)))
 
         if not rows:
             raise ValueError(f"the mixing linear reads none of the tensor-product paths: {linear}")
+        # One coupling product per feature block for all its groups. (A batched product per group
+        # whose output had one row (l_3 = 0, one path) made a backward that inductor compiles into
+        # a reduction over the channels parallelised inside each edge, one thread fork-join per
+        # edge: ~1,200 per force evaluation of the default SE3Potential on aspirin, 14 % of the
+        # exported model's time.)
+        blocks = []
+        for n, (i_in, members) in enumerate(sorted(couplings.items())):
+            stacked = torch.cat([c for _, c in members], dim=1)  # [sh, K_b, 2l1+1]
+            self.register_buffer(f"_mix_coupling_{n}", stacked.reshape(self.irreps_sh.dim, -1).to(torch.get_default_dtype()),
+                                 persistent=False)
+            blocks.append(MixedBlock(i_in, stacked.shape[2], tuple(g for g, _ in members),
+                                     tuple(c.shape[1] for _, c in members)))
         self.register_buffer("_mix_rows", torch.cat(rows), persistent=False)
         self.register_buffer("_mix_scales", torch.cat(scales).to(torch.get_default_dtype()), persistent=False)
         order = torch.cat(radial_order)
         self.register_buffer("_mix_radial_order", order, persistent=False)
+        if self.radial[-1].act is not None:  # _radial_in_group_order computes a last layer without one
+            raise ValueError("the radial MLP's last layer must be linear")
         identity = bool((order == torch.arange(order.numel())).all())
-        return MixingPlan(tuple(planned), identity, irreps_layout(self.irreps_in), irreps_layout(linear.irreps_out))
+        return MixingPlan(tuple(planned), tuple(blocks), identity, irreps_layout(self.irreps_in), irreps_layout(linear.irreps_out))
+
+    def _radial_in_group_order(self, radial: torch.Tensor) -> torch.Tensor:
+        """``self.radial(radial)`` with its columns in :meth:`mixed`'s group order
+        (``_mix_radial_order``), permuting the columns of the last layer's weight rather than the
+        per-edge output: the backward of a gather of ``[E, weight_numel]`` columns is an
+        ``index_add`` that compiled code does with atomic adds. The last layer is e3nn's own,
+        called with the permuted weight (one column per output, no activation: checked in
+        :meth:`mixing_plan`).
+
+        Shapes: ``[E, num_basis]`` -> ``[E, weight_numel]``.
+        """
+        *hidden, last = self.radial
+        x = radial
+        for layer in hidden:
+            x = layer(x)  # [E, radial_hidden]
+        weight = last.weight.index_select(1, self._mix_radial_order)  # [radial_hidden, weight_numel]
+        return torch.func.functional_call(last, {"weight": weight}, (x,))
 
     def _mixing_matrices(self, linear: o3.Linear, plan: "MixingPlan") -> list[torch.Tensor]:
         """The mixing matrix ``[P_g * mul, sum of mul_out]`` of every group that some output block
@@ -150,7 +182,8 @@ class EdgeTensorProduct(nn.Module):
         benchmarks/README.md).
 
         The paths that share their feature block :math:`l_1` and their output block :math:`l_3`
-        form a group :math:`g` of :math:`P_g` paths, computed together:
+        form a group :math:`g` of :math:`P_g` paths, computed together (and the coupling of all
+        the groups of one feature block in one product):
 
         .. math::
             c_{e,(p,k),i} &= \sum_j Y_{e,j}\, \alpha_p C^{p}_{ijk}, \qquad
@@ -161,28 +194,32 @@ class EdgeTensorProduct(nn.Module):
         linear's weight block that read path :math:`p`, :math:`\beta_b` its path weight). Per
         group: one matrix product gives its coupling matrices, then one batched product, one
         product with the radial weights and one matrix product for all the output blocks that
-        read the group (keys and values side by side): about a third of the operations of a loop
-        over paths, which at 21 atoms is what the step costs.
+        read the group (keys and values side by side); per feature block, one product with the
+        harmonics and one batched product for all its groups: about a third of the operations of
+        a loop over paths, which at 21 atoms is what the step costs.
 
         Shapes: ``[E, irreps_in.dim]``, ``[E, irreps_sh.dim]``, ``[E, num_basis]`` -> one block
         ``[E, mul * (2l+1)]`` per entry of ``linear.irreps_out`` (their concatenation is the linear's output).
         """
         num_edges = x_edge.shape[0]
-        weights = self.radial(radial)  # [E, weight_numel], paths in e3nn's order
-        if not plan.radial_in_order:
-            weights = weights.index_select(1, self._mix_radial_order)  # paths group by group
+        weights = self.radial(radial) if plan.radial_in_order else self._radial_in_group_order(radial)  # [E, weight_numel]
         weights = torch.split(weights, [g.num_paths * g.mul for g in plan.groups], dim=-1)  # [E, P_g * mul]
         mixing = iter(weights_of(self, linear.weight, lambda: self._mixing_matrices(linear, plan)))
         x_blocks = [b.reshape(num_edges, mul, dim).transpose(1, 2)
                     for b, (mul, dim) in zip(split_irreps(x_edge, plan.in_layout), plan.in_layout)]  # [E, 2l1+1, mul]
-        outputs: list = [None] * len(plan.out_layout)
-        for n, (g, weight) in enumerate(zip(plan.groups, weights)):
-            if not g.reads:  # no output block reads these paths
-                continue
-            c = matmul(sh, getattr(self, f"_mix_coupling_{n}")).view(num_edges, g.dim_out * g.num_paths, g.dim_in)  # [E, (2l3+1)*P, 2l1+1]
+        coupled: list = [None] * len(plan.groups)  # per group read: [E, (2l3+1)*P, mul]
+        for n, block in enumerate(plan.blocks):
+            c = matmul(sh, getattr(self, f"_mix_coupling_{n}")).view(num_edges, sum(block.sizes), block.dim_in)  # [E, K_b, 2l1+1]
             # (A batched product with one inner element is an outer product: broadcast it, MKL's
             # batched GEMM is several times slower on it.)
-            y = c * x_blocks[g.i_in] if g.dim_in == 1 else torch.bmm(c, x_blocks[g.i_in])  # [E, (2l3+1)*P, mul]
+            x_block = x_blocks[block.i_in]
+            y = c * x_block if block.dim_in == 1 else torch.bmm(c, x_block)  # [E, K_b, mul]
+            for g, part in zip(block.groups, torch.split(y, block.sizes, dim=1)):
+                coupled[g] = part
+        outputs: list = [None] * len(plan.out_layout)
+        for g, weight, y in zip(plan.groups, weights, coupled):
+            if y is None:  # no output block reads these paths
+                continue
             y = y.view(num_edges, g.dim_out, g.num_paths, g.mul) * weight.reshape(num_edges, 1, g.num_paths, g.mul)
             y = y.view(num_edges * g.dim_out, g.num_paths * g.mul)  # [E*(2l3+1), P*mul], no copy
             # One product for every output block that reads the group, split (not sliced: the
@@ -208,12 +245,23 @@ class MixedGroup(NamedTuple):
     reads: tuple  # (i_out, mul_out) of every linear output block that reads the group's block
 
 
+class MixedBlock(NamedTuple):
+    """A feature block of :meth:`EdgeTensorProduct.mixed` and the groups that read it, whose
+    coupling matrices one product with the harmonics gives (buffer ``_mix_coupling_<n>``)."""
+
+    i_in: int  # block of the features
+    dim_in: int  # 2 l1 + 1
+    groups: tuple  # indices into MixingPlan.groups
+    sizes: tuple  # (2 l3 + 1) P_g of each of those groups
+
+
 class MixingPlan(NamedTuple):
     """What :meth:`EdgeTensorProduct.mixed` needs, fixed when the layer is built: the groups of
-    paths, whether the radial columns are in group order already, and the block layouts of the
-    features and of the linear's output."""
+    paths, the feature blocks with the groups that read them, whether the radial columns are in
+    group order already, and the block layouts of the features and of the linear's output."""
 
     groups: tuple
+    blocks: tuple
     radial_in_order: bool
     in_layout: tuple
     out_layout: tuple
