@@ -92,3 +92,28 @@ def test_the_saved_weights_do_not_change():
     layer = _layer(LAYERS["hidden l=2"])
     assert not any(key.startswith("edge_tp._mix_") for key in layer.state_dict())  # e3nn's own stay
     assert {"_mix_coupling_0", "_mix_rows", "_mix_scales"} <= {name for name, _ in layer.edge_tp.named_buffers()}
+
+
+def test_one_coupling_product_per_feature_block():
+    """The groups of paths that read one feature block share one product with the harmonics and
+    one batched product (per group, compiled code turned the backward of the batched products with
+    one output row into a reduction parallelised inside every edge)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Count(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.bmm = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.bmm += func is torch.ops.aten.bmm.default
+            return func(*args, **(kwargs or {}))
+
+    layer = _layer(LAYERS["hidden l=2"])
+    blocks = layer._mixing.blocks
+    assert [b.dim_in for b in blocks] == [1, 3, 5]  # the 0e, 1o and 2e features
+    assert len(layer._mixing.groups) > len(blocks)  # several groups read each block
+    x, sh, radial = _inputs(layer)
+    with Count() as count:
+        _mixed(layer, x, sh, radial)
+    assert count.bmm == 2  # l1 = 1 and l1 = 2; the scalars' product is a broadcast one
