@@ -145,8 +145,6 @@ class EdgeTensorProduct(nn.Module):
         self.register_buffer("_mix_scales", torch.cat(scales).to(torch.get_default_dtype()), persistent=False)
         order = torch.cat(radial_order)
         self.register_buffer("_mix_radial_order", order, persistent=False)
-        if self.radial[-1].act is not None:  # _radial_in_group_order computes a last layer without one
-            raise ValueError("the radial MLP's last layer must be linear")
         identity = bool((order == torch.arange(order.numel())).all())
         return MixingPlan(tuple(planned), tuple(blocks), identity, irreps_layout(self.irreps_in), irreps_layout(linear.irreps_out))
 
@@ -155,8 +153,8 @@ class EdgeTensorProduct(nn.Module):
         (``_mix_radial_order``), permuting the columns of the last layer's weight rather than the
         per-edge output: the backward of a gather of ``[E, weight_numel]`` columns is an
         ``index_add`` that compiled code does with atomic adds. The last layer is e3nn's own,
-        called with the permuted weight (one column per output, no activation: checked in
-        :meth:`mixing_plan`).
+        called with the permuted weight (one column per output; an element-wise activation, if
+        there were one, would commute with the permutation).
 
         Shapes: ``[E, num_basis]`` -> ``[E, weight_numel]``.
         """
