@@ -180,8 +180,7 @@ class EdgeTensorProduct(nn.Module):
         benchmarks/README.md).
 
         The paths that share their feature block :math:`l_1` and their output block :math:`l_3`
-        form a group :math:`g` of :math:`P_g` paths, computed together (and the coupling of all
-        the groups of one feature block in one product):
+        form a group :math:`g` of :math:`P_g` paths, computed together:
 
         .. math::
             c_{e,(p,k),i} &= \sum_j Y_{e,j}\, \alpha_p C^{p}_{ijk}, \qquad
@@ -190,11 +189,11 @@ class EdgeTensorProduct(nn.Module):
 
         (:math:`Y` the harmonics, :math:`R` the radial weights, :math:`W^b` the rows of the
         linear's weight block that read path :math:`p`, :math:`\beta_b` its path weight). Per
-        group: one matrix product gives its coupling matrices, then one batched product, one
-        product with the radial weights and one matrix product for all the output blocks that
-        read the group (keys and values side by side); per feature block, one product with the
-        harmonics and one batched product for all its groups: about a third of the operations of
-        a loop over paths, which at 21 atoms is what the step costs.
+        feature block: one matrix product gives the coupling matrices of all its groups and one
+        batched product applies them; per group: one product with the radial weights and one
+        matrix product for all the output blocks that read the group (keys and values side by
+        side). About a third of the operations of a loop over paths, which at 21 atoms is what
+        the step costs.
 
         Shapes: ``[E, irreps_in.dim]``, ``[E, irreps_sh.dim]``, ``[E, num_basis]`` -> one block
         ``[E, mul * (2l+1)]`` per entry of ``linear.irreps_out`` (their concatenation is the linear's output).
