@@ -11,7 +11,8 @@ fresh process, one after another, on ``--threads`` threads (time nothing else on
 * ``mace``: MACE 0.3.16 with the peer benchmark's settings, in MACE's own virtual environment
   (``benchmarks/peers/mace_md.py``), through ``MACECalculator``;
 * ``se3``: ``SE3Potential`` at its defaults (16 channels, lmax 2, 3 layers); ``se3_recipe``: the
-  model of ``configs/se3_molecule.yaml`` (64 channels); ``se3_node``, ``se3_recipe_node``: the same
+  model of ``configs/se3_molecule.yaml`` (32 channels; 64 until 2026-12-08, the model of the MD
+  tables before that date); ``se3_node``, ``se3_recipe_node``: the same
   with ``message_mixing="node"``; ``gatv2``: ``configs/gatv2_molecule.yaml``; ``gatv2_thesis``:
   the same with ``angular_lmax=0`` (distances only), ``gatv2_k16`` and ``gatv2_k48`` without the
   bispectrum (``angular_correlation=2``) over 16 and 48 density channels (``gatv2_k48`` is the

@@ -40,3 +40,19 @@ def test_a_code_change_invalidates_our_stored_results(bench, tmp_path, monkeypat
     before = bench.ours.package_sha256()
     (package / "model.py").write_text("x = 2\n")
     assert bench.ours.package_sha256() != before
+
+
+@pytest.mark.parametrize("name", ["se3_e8.json", "se3_e40.json"])
+def test_the_stored_se3_results_are_the_shipped_recipe(bench, name):
+    """The READMEs quote `results/peers/se3_e8.json` and `se3_e40.json` as what
+    `configs/se3_molecule.yaml` trains to: their settings must be the ones the benchmark computes
+    for that config today (model, training and every constructor argument, defaults included).
+    Only the package hash may differ: code changes that compute the same model are allowed."""
+    stored = json.loads((bench.DEFAULT_OUT / name).read_text())["fingerprint"]
+    split = {"train": "train.xyz", "val": "valid.xyz", "test": "test.xyz", "energy_key": "REF_energy",
+             "forces_key": "REF_forces", "source_sha256": stored["data_sha256"], "sizes": stored["split"],
+             "seed": stored["split_seed"]}
+    expected = bench.fingerprint("se3", split, stored["epochs"], {})
+    for fingerprint in (stored, expected):
+        fingerprint["settings"].pop("package_sha256")
+    assert stored == expected
