@@ -49,8 +49,8 @@ def test_the_stored_se3_results_are_the_shipped_recipe(bench, name):
     for that config today (model, training and every constructor argument, defaults included).
     Only the package hash may differ: code changes that compute the same model are allowed."""
     stored = json.loads((bench.DEFAULT_OUT / name).read_text())["fingerprint"]
-    split = {"train": "train.xyz", "val": "valid.xyz", "test": "test.xyz", "energy_key": "REF_energy",
-             "forces_key": "REF_forces", "source_sha256": stored["data_sha256"], "sizes": stored["split"],
+    split = {"train": "train.xyz", "val": "valid.xyz", "test": "test.xyz", "energy_key": bench.peer_data.ENERGY_KEY,
+             "forces_key": bench.peer_data.FORCES_KEY, "source_sha256": stored["data_sha256"], "sizes": stored["split"],
              "seed": stored["split_seed"]}
     expected = bench.fingerprint("se3", split, stored["epochs"], {})
     for fingerprint in (stored, expected):
